@@ -1,5 +1,6 @@
 """One module per claim. Importing this package registers every experiment."""
 
+from fmtheory._discover import import_submodules
 from fmtheory.experiments.base import (
     Check,
     ConfigError,
@@ -11,8 +12,6 @@ from fmtheory.experiments.base import (
     list_experiments,
     register_experiment,
 )
-
-from fmtheory._discover import import_submodules
 
 # Every module of this package registers its experiment on import: a new claim is a new file.
 import_submodules(__name__, skip=("base",))

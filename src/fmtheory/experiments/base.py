@@ -80,7 +80,9 @@ class Check:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Check:
-        return cls(**{k: d[k] for k in ("claim", "source", "predicted", "measured", "tolerance", "holds")})
+        return cls(
+            **{k: d[k] for k in ("claim", "source", "predicted", "measured", "tolerance", "holds")}
+        )
 
 
 @dataclass
@@ -135,7 +137,9 @@ class Experiment:
         preset = preset or self.default_preset
         names = self.presets()
         if preset not in names:
-            raise ConfigError("preset", preset, f"allowed presets of {self.name}: {', '.join(names)}")
+            raise ConfigError(
+                "preset", preset, f"allowed presets of {self.name}: {', '.join(names)}"
+            )
         with open(PRESET_DIR / self.name / f"{preset}.yaml") as fh:
             data = yaml.safe_load(fh) or {}
         if not isinstance(data, dict):

@@ -1,5 +1,8 @@
 """Closed forms, rates and bounds (pure numpy/scipy). Importing this package registers them all."""
 
+import importlib as _importlib
+import pkgutil as _pkgutil
+
 from fmtheory.theory.registry import (
     Formula,
     Param,
@@ -9,9 +12,6 @@ from fmtheory.theory.registry import (
     list_formulas,
     register_formula,
 )
-
-import importlib as _importlib
-import pkgutil as _pkgutil
 
 # Every module of this package registers its formulas on import: a new file is all a formula needs.
 # (Inlined rather than imported: theory imports nothing else of fmtheory.)

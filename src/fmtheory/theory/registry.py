@@ -60,7 +60,9 @@ class Param:
             if self.kind is int:
                 if isinstance(value, float) and not value.is_integer():
                     raise ValueError
-                v: float | int = int(str(value)) if not isinstance(value, (int, float)) else int(value)
+                v: float | int = (
+                    int(str(value)) if not isinstance(value, (int, float)) else int(value)
+                )
             else:
                 v = float(value)
         except (TypeError, ValueError):

@@ -1,0 +1,5 @@
+import sys
+
+from fmtheory.cli import main
+
+sys.exit(main())

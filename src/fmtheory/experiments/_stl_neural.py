@@ -1,0 +1,187 @@
+"""Self-consuming loop for the neural family: a tiny token model over Zipf-distributed tokens.
+
+Each generation trains :class:`fmtheory.models.token_lm.TokenLM` with the shared training loop
+(:func:`fmtheory.train.loop.train`) on ``n_g`` sequences mixed from real Zipf data and the previous
+model's samples.  Beside it runs the exact maximum-likelihood counterpart — a categorical model
+(empirical token frequencies), vectorised over replicates — whose generation-1 missing mass has a
+closed form.  Private helper of ``experiments/self_consuming.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from fmtheory.experiments._stl_common import LoopOutput, Regime, Tick, real_count
+from fmtheory.experiments._stl_common import recorded_generations
+from fmtheory.models.token_lm import TokenLM, TokenLMConfig
+from fmtheory.tasks.generative import ZipfSpec, sample_zipf_tokens
+from fmtheory.train.loop import TrainSpec, train
+
+__all__ = ["NeuralLoopSpec", "run_neural_loop", "run_categorical_loop", "token_metrics"]
+
+
+@dataclass(frozen=True)
+class NeuralLoopSpec:
+    """Sizes of the neural loop.  ``n0`` counts sequences of ``seq_len`` tokens; ``head``: ranks
+    ``≤ head`` form the head, the rest the tail; ``warm_start``: continue from the previous
+    generation's weights instead of a fresh initialisation."""
+
+    zipf: ZipfSpec
+    seq_len: int
+    n0: int
+    generations: int
+    replicates: int
+    head: int
+    model: TokenLMConfig
+    steps: int
+    lr: float
+    batch_size: int
+    weight_decay: float = 0.0
+    warm_start: bool = False
+    record_every: int = 1
+
+
+def token_metrics(q: np.ndarray, p: np.ndarray, *, head: int, tokens: np.ndarray) -> dict:
+    """Metrics of model distributions ``q: (R, V)`` against the truth ``p: (V,)``.
+
+    ``distance`` = TV ``½Σ|q − p|``; ``tail_ratio`` = ``q(tail)/p(tail)`` (tail = ranks > head);
+    ``missing_mass`` = ``Σ_i p_i 1{q_i < 0.1/N}`` with ``N = tokens`` (per replicate) the number of
+    tokens the model was fitted on — for the categorical MLE exactly the mass of unseen tokens.
+    """
+    tv = 0.5 * np.abs(q - p[None, :]).sum(-1)
+    tail = q[:, head:].sum(-1) / p[head:].sum()
+    missing = ((q < (0.1 / tokens)[:, None]) * p[None, :]).sum(-1)
+    return {"distance": tv, "tail_ratio": tail, "missing_mass": missing}
+
+
+def run_categorical_loop(
+    spec: NeuralLoopSpec, regime: Regime, rng: np.random.Generator
+) -> LoopOutput:
+    """The loop with the exact MLE: ``q_g`` = empirical frequencies of generation ``g``'s tokens.
+
+    Sequences are i.i.d. tokens under both the truth and this model, so a dataset of ``n``
+    sequences is ``n·L`` tokens; the real share and correction act on whole sequences, as in the
+    neural loop.  Unseen tokens get probability 0 and can never come back (absorbing).
+    """
+    p = spec.zipf.probs()
+    r, v, seq = spec.replicates, p.size, spec.seq_len
+    sizes = regime.sizes(spec.n0, spec.generations).astype(np.int64)
+    rec = recorded_generations(spec.generations, spec.record_every)
+    out = {k: np.empty((rec.size, r)) for k in ("distance", "tail_ratio", "missing_mass")}
+    p_corr = regime.correction_prob
+    acc = np.zeros((r, v))
+    q = None
+    ri = 0
+    for g in range(1, spec.generations + 1):
+        n = int(sizes[g - 1])
+        if g == 1:
+            counts = rng.multinomial(n * seq, p, size=r).astype(np.float64)
+        else:
+            n_r = real_count(n, regime.real_fraction)
+            k = rng.binomial(n - n_r, p_corr, size=r) if p_corr > 0 else np.zeros(r, np.int64)
+            real_tokens = (n_r + k) * seq
+            counts = np.stack(
+                [rng.multinomial(int(m), p) for m in real_tokens]
+            ) + rng.multinomial((n - n_r - k) * seq, q)
+            counts = counts.astype(np.float64)
+        if regime.mode == "accumulate":
+            acc += counts
+            counts = acc
+        total = counts.sum(-1)
+        q = counts / total[:, None]
+        if ri < rec.size and rec[ri] == g:
+            for key, val in token_metrics(q, p, head=spec.head, tokens=total).items():
+                out[key][ri] = val
+            ri += 1
+    return LoopOutput(method="categorical-mle", generations=rec, metrics=out)
+
+
+def run_neural_loop(
+    spec: NeuralLoopSpec,
+    regime: Regime,
+    seed: int,
+    *,
+    device: torch.device,
+    tick: Tick | None = None,
+) -> LoopOutput:
+    """Train ``spec.generations`` token models per replicate; metrics of ``p(x_0 | BOS)``.
+
+    Every random number comes from one ``torch.Generator`` on ``device`` seeded with ``seed``
+    (data, sampling, minibatches) and one CPU generator for weight initialisation.
+    """
+    p = spec.zipf.probs()
+    sizes = regime.sizes(spec.n0, spec.generations).astype(np.int64)
+    rec = recorded_generations(spec.generations, spec.record_every)
+    out = {k: np.empty((rec.size, spec.replicates)) for k in ("distance", "tail_ratio")}
+    out["missing_mass"] = np.empty((rec.size, spec.replicates))
+    out["cond_tv"] = np.empty((rec.size, spec.replicates))
+    p_corr = regime.correction_prob
+    gen = torch.Generator(device=device)
+    gen.manual_seed(int(seed))
+    init_gen = torch.Generator()
+    init_gen.manual_seed(int(seed) + 1)
+    p_t = torch.as_tensor(p, device=device)
+    tspec = TrainSpec(
+        steps=spec.steps,
+        lr=spec.lr,
+        warmup_steps=min(20, spec.steps // 10),
+        schedule="cosine",
+        weight_decay=spec.weight_decay,
+        grad_clip=1.0,
+        log_every=max(1, spec.steps),
+    )
+    for rep in range(spec.replicates):
+        model: TokenLM | None = None
+        pool: list[torch.Tensor] = []
+        ri = 0
+        for g in range(1, spec.generations + 1):
+            n = int(sizes[g - 1])
+            if g == 1:
+                data = sample_zipf_tokens(spec.zipf, batch=n, seq_len=spec.seq_len, generator=gen)
+            else:
+                n_r = real_count(n, regime.real_fraction)
+                n_s = n - n_r
+                syn = model.sample(n_s, spec.seq_len, generator=gen)
+                if p_corr > 0 and n_s > 0:
+                    swap = torch.rand(n_s, generator=gen, device=gen.device) < p_corr
+                    k = int(swap.sum())
+                    if k > 0:
+                        fresh = sample_zipf_tokens(
+                            spec.zipf, batch=k, seq_len=spec.seq_len, generator=gen
+                        )
+                        syn[swap.to(syn.device)] = fresh.to(syn.device)
+                parts = [syn]
+                if n_r > 0:
+                    real = sample_zipf_tokens(
+                        spec.zipf, batch=n_r, seq_len=spec.seq_len, generator=gen
+                    )
+                    parts.insert(0, real)
+                data = torch.cat([x.to(device) for x in parts])
+            data = data.to(device)
+            if regime.mode == "accumulate":
+                pool.append(data)
+                data = torch.cat(pool)
+            if model is None or not spec.warm_start:
+                model = TokenLM(spec.model, generator=init_gen).to(device)
+            batch = min(spec.batch_size, data.shape[0])
+
+            def loss_fn(m: torch.nn.Module, step: int, g_: torch.Generator, data=data, batch=batch):
+                idx = torch.randint(0, data.shape[0], (batch,), generator=g_, device=g_.device)
+                return m.loss(data[idx.to(data.device)])
+
+            train(model, loss_fn=loss_fn, spec=tspec, generator=gen)
+            if ri < rec.size and rec[ri] == g:
+                q = model.first_token_probs().cpu().numpy()[None, :]
+                tokens = np.array([float(data.numel())])
+                for key, val in token_metrics(q, p, head=spec.head, tokens=tokens).items():
+                    out[key][ri, rep] = val[0]
+                cond = model.conditional_probs()[: spec.zipf.vocab]  # (V, V), context = token
+                tv = 0.5 * (cond - p_t[None, :]).abs().sum(-1)
+                out["cond_tv"][ri, rep] = float((tv * p_t).sum())
+                ri += 1
+            if tick is not None:
+                tick(1)
+    return LoopOutput(method="token-lm", generations=rec, metrics=out)

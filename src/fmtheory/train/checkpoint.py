@@ -1,0 +1,111 @@
+"""Training checkpoints in safetensors (never pickle).
+
+A checkpoint holds the model's and optimizer's tensors, the data generator's state and a small JSON
+metadata block (step, scheduler counters).  Writes are atomic: temp file, fsync, rename.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+__all__ = ["save_checkpoint", "load_checkpoint", "save_model", "load_model"]
+
+
+def _atomic_save(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=metadata)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _flatten_optimizer(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, Any] = {}
+    for pid, pstate in state["state"].items():
+        for key, val in pstate.items():
+            name = f"{pid}.{key}"
+            if torch.is_tensor(val):
+                tensors[name] = val.detach().cpu().contiguous()
+            else:
+                scalars[name] = val
+    return tensors, {"scalars": scalars, "param_groups": state["param_groups"]}
+
+
+def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> dict[str, Any]:
+    state: dict[int, dict[str, Any]] = {}
+    for name, val in tensors.items():
+        pid, key = name.split(".", 1)
+        state.setdefault(int(pid), {})[key] = val
+    for name, val in meta["scalars"].items():
+        pid, key = name.split(".", 1)
+        state.setdefault(int(pid), {})[key] = val
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def save_checkpoint(
+    path: Path,
+    *,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    step: int,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Atomically write model, optimizer and generator state after ``step`` finished steps."""
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    opt_t, opt_meta = _flatten_optimizer(optimizer.state_dict())
+    tensors.update({f"optim.{k}": v for k, v in opt_t.items()})
+    tensors["generator.state"] = generator.get_state().cpu()
+    meta = {"step": step, "optim": opt_meta, "extra": extra or {}}
+    _atomic_save(tensors, path, {"fmtheory": json.dumps(meta)})
+
+
+def load_checkpoint(
+    path: Path,
+    *,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+) -> dict[str, Any]:
+    """Restore the states written by :func:`save_checkpoint`; return its metadata (``step``, ``extra``)."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as fh:
+        meta = json.loads(fh.metadata()["fmtheory"])
+    tensors = load_file(str(path))
+    device = next(model.parameters()).device
+    model.load_state_dict(
+        {k[len("model.") :]: v.to(device) for k, v in tensors.items() if k.startswith("model.")}
+    )
+    opt = {k[len("optim.") :]: v.to(device) for k, v in tensors.items() if k.startswith("optim.")}
+    optimizer.load_state_dict(_unflatten_optimizer(opt, meta["optim"]))
+    generator.set_state(tensors["generator.state"])
+    return meta
+
+
+def save_model(path: Path, model: torch.nn.Module, metadata: dict[str, str] | None = None) -> None:
+    """Atomically write the model's weights (safetensors)."""
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    _atomic_save(tensors, path, metadata or {})
+
+
+def load_model(path: Path, model: torch.nn.Module) -> torch.nn.Module:
+    """Load weights written by :func:`save_model` into ``model`` (on its device)."""
+    device = next(model.parameters()).device
+    model.load_state_dict({k: v.to(device) for k, v in load_file(str(path)).items()})
+    return model
