@@ -79,9 +79,10 @@ class ModelConfig(Section):
     layernorm: bool = True
     mask: Literal["causal", "sliding"] = "causal"
     window: int | None = Field(None, ge=1, description="keys seen per query when mask = sliding")
-    layout: Literal["pairs", "interleaved"] = Field(
-        "pairs",
-        description="pairs: one token per (x_k, y_{k-1}); interleaved: Garg et al.'s x,y,x,y",
+    layout: Literal["carry", "pairs", "interleaved"] = Field(
+        "carry",
+        description="carry: token k = (x_{k-1}, y_{k-1}, x_k); pairs: (x_k, y_{k-1}); "
+        "interleaved: Garg et al.'s x, y, x, y (see models/icl.py)",
     )
 
     @model_validator(mode="after")
@@ -145,7 +146,7 @@ def build_model(config: Config) -> RegressionTransformer:
         n_layer=m.n_layer,
         n_head=m.n_head,
         n_embd=m.n_embd,
-        n_positions=n if m.layout == "pairs" else 2 * n,
+        n_positions=2 * n if m.layout == "interleaved" else n,
         attention=m.attention,
         layernorm=m.layernorm,
         mask=m.mask,
