@@ -73,9 +73,9 @@ class TaskConfig(Section):
 
 class ModelConfig(Section):
     n_layer: int = Field(4, ge=1, le=48)
-    n_head: int = Field(2, ge=1, le=64)
+    n_head: int = Field(4, ge=1, le=64)
     n_embd: int = Field(64, ge=4, le=4096)
-    attention: Literal["softmax", "linear"] = "softmax"
+    attention: Literal["softmax", "linear"] = "linear"
     layernorm: bool = True
     mask: Literal["causal", "sliding"] = "causal"
     window: int | None = Field(None, ge=1, description="keys seen per query when mask = sliding")
@@ -110,8 +110,8 @@ class CurriculumConfig(Section):
 
 class TrainConfig(Section):
     steps: int = Field(3000, ge=0, le=10_000_000)
-    batch_size: int = Field(64, ge=1, le=65536)
-    lr: float = Field(1e-3, gt=0.0, le=1.0)
+    batch_size: int = Field(128, ge=1, le=65536)
+    lr: float = Field(2e-3, gt=0.0, le=1.0)
     warmup_steps: int = Field(100, ge=0)
     schedule: Literal["cosine", "constant"] = "cosine"
     min_lr_ratio: float = Field(0.05, ge=0.0, le=1.0)
@@ -265,7 +265,9 @@ def theory_rows(config: Config, replicates: int = 8) -> pd.DataFrame:
     t, e = config.task, config.eval
     d, n = t.dim, t.n_points
     if t.sparsity is not None:  # the Gaussian formulas do not describe a sparse prior
-        return pd.DataFrame(columns=["method", "n_context", "metric", "value", "ci_low", "ci_high", "seed"])
+        return pd.DataFrame(
+            columns=["method", "n_context", "metric", "value", "ci_low", "ci_high", "seed"]
+        )
     per = max(50, e.theory_mc // replicates)
     curves = np.stack(
         [bayes_risk_curve(d=d, n=n, sigma=t.noise_std, prior_scale=t.w_scale, cond=t.x_cond,
@@ -387,10 +389,30 @@ def make_checks(config: Config, table: pd.DataFrame) -> list[Check]:
 
 # ---------------------------------------------------------------------------------------------
 _STYLES = {
-    "transformer": dict(color="black", lw=2.5, marker="o", ms=4),
+    "transformer": dict(color="black", lw=2.5, marker="o", ms=4, zorder=5),
     "theory: bayes risk": dict(color="tab:red", ls="--", lw=1.5),
     "theory: ols risk": dict(color="tab:blue", ls="--", lw=1.5),
 }
+# blue and red are kept for OLS and Bayes (their theory curves share the colour)
+_PALETTE = ["tab:gray", "tab:orange", "tab:green", "tab:purple", "tab:pink", "tab:olive", "tab:cyan",
+            "tab:brown"]  # fmt: skip
+
+
+def _styles(methods: list[str]) -> dict[str, dict[str, Any]]:
+    """Fixed styles for transformer and theory; the estimator whose theory curve is drawn gets the
+    curve's colour (ols: blue, bayes: red)."""
+    out, i = dict(_STYLES), 0
+    for m in methods:
+        if m in out:
+            continue
+        if m.startswith("ols"):
+            out[m] = dict(color="tab:blue")
+        elif m.startswith("bayes"):
+            out[m] = dict(color="tab:red")
+        else:
+            out[m] = dict(color=_PALETTE[i % len(_PALETTE)])
+            i += 1
+    return out
 
 
 def figures(table: pd.DataFrame) -> dict[str, Any]:
@@ -402,9 +424,17 @@ def figures(table: pd.DataFrame) -> dict[str, Any]:
     icl = table[table["metric"] == "normalized_mse"].copy()
     finite = icl[np.isfinite(icl["value"])]
     out = {}
-    fig = line_plot(finite, x="n_context", metric="normalized_mse", logy=True, styles=_STYLES,
-                    title="In-context regression: squared error / d (95% CI)",
+    methods = [str(m) for m in finite["method"].unique()]
+    fig = line_plot(finite, x="n_context", metric="normalized_mse", logy=True,
+                    styles=_styles(methods), title="In-context regression: squared error / d (95% CI)",
                     ylabel="squared error / d")  # fmt: skip
+    # The OLS peak at k = d is unbounded: clip the axis at 4x the zero predictor's error (the prior).
+    zero = finite[finite["method"] == "zero"]["value"]
+    if len(zero):
+        lo = max(finite["value"][finite["value"] > 0].min() * 0.7, 1e-4)
+        fig.axes[0].set_ylim(lo, 4 * float(zero.max()))
+        fig.axes[0].text(0.01, 0.98, "axis clipped at 4× the zero predictor's error",
+                         transform=fig.axes[0].transAxes, fontsize=7, va="top", color="gray")  # fmt: skip
     out["error_vs_context"] = fig
     loss = table[table["metric"] == "train_loss"]
     if len(loss):
