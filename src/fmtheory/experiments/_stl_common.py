@@ -24,6 +24,8 @@ __all__ = [
     "recorded_generations",
     "real_count",
     "Tick",
+    "Sizes",
+    "RegimeSet",
 ]
 
 Tick = Callable[[int], None]
@@ -52,9 +54,9 @@ class Regime:
         """Probability that a synthetic sample is replaced by a real one: ``γ/(1+γ)``."""
         return self.gamma / (1.0 + self.gamma)
 
-    def sizes(self, n0: int, generations: int) -> np.ndarray:
-        """``n_i`` for ``i = 1..generations`` (float64 integers)."""
-        return schedule_sizes(n0, generations, power=self.power)
+    def sizes(self, n0: int, generations: int, max_n: int | None = None) -> np.ndarray:
+        """``n_i`` for ``i = 1..generations`` (float64 integers), capped at ``max_n``."""
+        return schedule_sizes(n0, generations, power=self.power, max_n=max_n)
 
 
 def regime_label(
@@ -161,3 +163,26 @@ class LoopOutput:
     contraction: ContractionSums | None = None
     extra: dict[str, float] = field(default_factory=dict)
     metric_method: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Effective sizes of a run (the model section's values unless overridden at the top level)."""
+
+    n0: int
+    generations: int
+    replicates: int
+    record_every: int
+
+
+@dataclass(frozen=True)
+class RegimeSet:
+    """The regimes to run and the labels of the reference roles (None when not run)."""
+
+    regimes: list[Regime]
+    configured: str
+    synthetic: str | None = None
+    accumulate: str | None = None
+    real: str | None = None
+    corrected: tuple[str, ...] = ()
+    growing: str | None = None

@@ -16,9 +16,15 @@ import numpy as np
 import ot
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import KernelDensity
+from threadpoolctl import threadpool_limits
 
-from fmtheory.experiments._stl_common import LoopOutput, Regime, Tick, real_count
-from fmtheory.experiments._stl_common import recorded_generations
+from fmtheory.experiments._stl_common import (
+    LoopOutput,
+    Regime,
+    Tick,
+    real_count,
+    recorded_generations,
+)
 from fmtheory.tasks.generative import MixtureData
 
 __all__ = [
@@ -34,7 +40,8 @@ __all__ = [
 @dataclass(frozen=True)
 class DensityLoopSpec:
     """``family``: "gmm" (``components`` full-covariance components, EM) or "kde" (Gaussian kernel,
-    ``bandwidth``).  ``eval_samples``: draws per side for W1/W2; ``grid``: points per axis for TV."""
+    ``bandwidth``).  ``eval_samples``: draws per side for W1/W2; ``grid``: points per axis for
+    TV."""
 
     family: Literal["gmm", "kde"]
     data: MixtureData
@@ -46,6 +53,7 @@ class DensityLoopSpec:
     eval_samples: int = 500
     grid: int = 200
     record_every: int = 1
+    max_n: int | None = None
 
 
 def sample_wasserstein(x: np.ndarray, y: np.ndarray, *, p: int) -> float:
@@ -110,13 +118,24 @@ class FittedDensity:
 def fit_density(
     family: str, x: np.ndarray, *, components: int, bandwidth: float, seed: int
 ) -> FittedDensity:
-    """Fit a GMM by EM (``covariance_type="full"``, one k-means init seeded by ``seed``) or a KDE."""
+    """Fit a GMM by EM (``covariance_type="full"``, k-means++ seeding by ``seed``) or a KDE.
+
+    One BLAS/OpenMP thread: these fits are tiny, and thread start-up dominates otherwise.
+    """
     if family == "kde":
-        return FittedDensity("kde", KernelDensity(bandwidth=bandwidth).fit(x), x)
+        # rtol: relative tolerance of the tree-based density sums (1e-6: exact for plotting/TV)
+        return FittedDensity("kde", KernelDensity(bandwidth=bandwidth, rtol=1e-6).fit(x), x)
     k = min(components, x.shape[0])
     gmm = GaussianMixture(
-        n_components=k, covariance_type="full", random_state=seed, max_iter=200, reg_covar=1e-6
-    ).fit(x)
+        n_components=k,
+        covariance_type="full",
+        init_params="k-means++",
+        random_state=seed,
+        max_iter=200,
+        reg_covar=1e-6,
+    )
+    with threadpool_limits(limits=1):
+        gmm.fit(x)
     return FittedDensity("gmm", gmm, x)
 
 
@@ -126,15 +145,15 @@ def run_density_loop(
     """The loop of :func:`fmtheory.experiments._stl_exact.run_gaussian_loop` with a GMM or KDE.
 
     Metrics per replicate (``(G_rec, R)``): ``distance`` = TV on the grid, ``w1``, ``w2`` (POT, from
-    samples), ``model_var`` = per-coordinate variance of the fitted model.  ``extra`` holds the
+    samples), ``model_variance`` = per-coordinate variance of the fitted model.  ``extra`` holds the
     real-vs-real W1/W2 at the same sample size (the floor of the sample-based distances).
     """
     data = spec.data
     grid, cell = data.grid(spec.grid)
     p_real = data.density(grid)
-    sizes = regime.sizes(spec.n0, spec.generations).astype(np.int64)
+    sizes = regime.sizes(spec.n0, spec.generations, spec.max_n).astype(np.int64)
     rec = recorded_generations(spec.generations, spec.record_every)
-    names = ("distance", "w1", "w2", "model_var")
+    names = ("distance", "w1", "w2", "model_variance")
     out = {k: np.empty((rec.size, spec.replicates)) for k in names}
     p_corr = regime.correction_prob
     floor_w1, floor_w2 = [], []
@@ -167,7 +186,7 @@ def run_density_loop(
                 xr = data.sample(spec.eval_samples, rng)
                 out["w1"][ri, rep] = sample_wasserstein(xs, xr, p=1)
                 out["w2"][ri, rep] = sample_wasserstein(xs, xr, p=2)
-                out["model_var"][ri, rep] = model.variance()
+                out["model_variance"][ri, rep] = model.variance()
                 ri += 1
             if tick is not None:
                 tick(1)

@@ -1,4 +1,4 @@
-"""Vectorised self-consuming loops for the families with closed forms: Gaussian and linear regression.
+"""Vectorised self-consuming loops for the families with closed forms: Gaussian, linear regression.
 
 All replicates advance together (numpy arrays with a leading replicate axis ``R``); a generation
 costs O(R d²) for the Gaussian (exact draws of the sufficient statistics, whatever ``n_i``) and
@@ -23,14 +23,20 @@ from fmtheory.experiments._stl_common import (
 from fmtheory.tasks.generative import (
     GaussianSpec,
     GaussianStats,
-    regression_labels,
     sample_bartlett_factor,
     sample_design,
     sample_gaussian_stats,
 )
 from fmtheory.theory.self_consuming import gaussian_w2_squared_batched, schedule_multipliers
 
-__all__ = ["GaussianLoopSpec", "run_gaussian_loop", "LinregLoopSpec", "run_linreg_loop"]
+__all__ = [
+    "GaussianLoopSpec",
+    "run_gaussian_loop",
+    "LinregLoopSpec",
+    "run_linreg_loop",
+    "fit_gaussian_stats",
+    "ols_projector",
+]
 
 
 # --------------------------------------------------------------------------------------------
@@ -50,6 +56,20 @@ class GaussianLoopSpec:
     estimator: Literal["mle", "unbiased"] = "unbiased"
     fit_covariance: bool = True
     record_every: int = 1
+
+
+def fit_gaussian_stats(
+    stats: GaussianStats, estimator: Literal["mle", "unbiased"]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(mean ``(R, d)``, covariance ``(R, d, d)``) from sufficient statistics: the sample mean and
+    ``scatter / N`` (MLE) or ``scatter / (N − 1)`` (unbiased), as ``numpy.cov(ddof=0 or 1)``."""
+    denom = stats.count if estimator == "mle" else stats.count - 1.0
+    return stats.mean, stats.scatter / denom[:, None, None]
+
+
+def ols_projector(x: np.ndarray) -> np.ndarray:
+    """``(XᵀX)⁻¹Xᵀ`` for designs ``x: (R, T, d)`` -> ``(R, d, T)``: OLS weights are ``P @ y``."""
+    return np.linalg.solve(np.swapaxes(x, 1, 2) @ x, np.swapaxes(x, 1, 2))
 
 
 def _sqrt_cov(cov: np.ndarray) -> np.ndarray:
@@ -133,12 +153,10 @@ def run_gaussian_loop(
             fit = total
         else:
             fit = stats
-        new_mean = fit.mean
         if spec.fit_covariance:
-            denom = fit.count if spec.estimator == "mle" else fit.count - 1.0
-            new_cov = fit.scatter / denom[:, None, None]
+            new_mean, new_cov = fit_gaussian_stats(fit, spec.estimator)
         else:
-            new_cov = np.broadcast_to(cov_star, (r, d, d))
+            new_mean, new_cov = fit.mean, np.broadcast_to(cov_star, (r, d, d))
         if contraction is not None and g > 1:
             contraction.add(mean - mu_star, new_mean - mu_star)
         mean, cov = new_mean, new_cov
@@ -201,46 +219,57 @@ def run_linreg_loop(
     correction), else by ``ŵ_{g−1}``; label noise ``σ`` is fresh for every copy.  Accumulate refits
     on every dataset drawn so far (all copies of the same design: OLS on the weighted mean label).
 
+    Computed in weight space, exactly in distribution: OLS on this generation's labels is
+    ``v = ŵ_{g−1} + P(s ⊙ X(w* − ŵ_{g−1})) + u`` with ``P = (XᵀX)⁻¹Xᵀ``, ``s`` the share of each
+    row's copies with real labels and ``u = Pε̄ ~ N(0, σ²(XᵀX)⁻¹/c_g)`` drawn as ``L z`` with
+    ``L Lᵀ = (XᵀX)⁻¹``; accumulate averages the ``v``'s with weights ``c_g``.  The ``T``-sized
+    products are only formed when ``s ≠ 0`` (α > 0 or γ > 0).
+
     Metric ``distance`` = ``||ŵ_g − w*||²`` per replicate (the excess test error for isotropic
     inputs).
     """
     r, t, d = spec.replicates, spec.rows, spec.dim
     x = sample_design(replicates=r, rows=t, dim=d, rng=rng)
     w_star = rng.standard_normal((r, d))
-    gram = np.swapaxes(x, 1, 2) @ x
-    proj = np.linalg.solve(gram, np.swapaxes(x, 1, 2))  # (R, d, T) = (XᵀX)⁻¹Xᵀ
-    xw_star = np.einsum("rtd,rd->rt", x, w_star)
+    gram_inv = np.linalg.inv(np.swapaxes(x, 1, 2) @ x)
+    gram_inv = 0.5 * (gram_inv + np.swapaxes(gram_inv, 1, 2))
+    chol_inv = np.linalg.cholesky(gram_inv)  # (R, d, d)
     copies = schedule_multipliers(spec.generations, power=regime.power)
     rec = recorded_generations(spec.generations, spec.record_every)
     out = {"distance": np.empty((rec.size, r))}
     contraction = ContractionSums() if regime.mode == "replace" else None
     p_corr = regime.correction_prob
     n_r = real_count(t, regime.real_fraction)
-    w_hat = None
-    y_acc = np.zeros((r, t))
+    mixes = p_corr > 0 or n_r > 0
+    proj = ols_projector(x) if mixes else None  # (R, d, T)
+    w_hat = w_star
     c_acc = 0.0
     ri = 0
     for g in range(1, spec.generations + 1):
         c = int(copies[g - 1])
-        if g == 1:
-            y = regression_labels(x, w_star, noise_std=spec.noise_std, rng=rng, copies=c)
-        else:
-            xw_hat = (x @ w_hat[..., None])[..., 0]
+        z = rng.standard_normal((r, d, 1))
+        v = w_hat + (spec.noise_std / np.sqrt(c)) * (chol_inv @ z)[..., 0]
+        if g > 1 and mixes:
             share = np.zeros((r, t))  # fraction of each row's copies labelled by w*
             if p_corr > 0:
-                share = rng.binomial(c, p_corr, size=(r, t)) / c
-            if n_r > 0:
-                order = np.argsort(rng.random((r, t)), axis=1)[:, :n_r]
-                np.put_along_axis(share, order, 1.0, axis=1)
-            noise = (spec.noise_std / np.sqrt(c)) * rng.standard_normal((r, t))
-            y = xw_hat + share * (xw_star - xw_hat) + noise
+                if c == 1:  # Bernoulli: much cheaper than the general binomial draw
+                    share = (rng.random((r, t)) < p_corr).astype(np.float64)
+                else:
+                    share = rng.binomial(c, p_corr, size=(r, t)) / c
+            if n_r > 0:  # a uniformly random subset of n_r rows per replicate
+                keys = rng.random((r, t))
+                order = np.argpartition(keys, n_r - 1, axis=1)[:, :n_r] if n_r < t else None
+                if order is None:
+                    share[:] = 1.0
+                else:
+                    np.put_along_axis(share, order, 1.0, axis=1)
+            resid = (x @ (w_star - w_hat)[..., None])[..., 0]  # (R, T)
+            v = v + (proj @ (share * resid)[..., None])[..., 0]
         if regime.mode == "accumulate":
-            y_acc = (c_acc * y_acc + c * y) / (c_acc + c)
+            new_w = (c_acc * w_hat + c * v) / (c_acc + c) if g > 1 else v
             c_acc += c
-            y_fit = y_acc
         else:
-            y_fit = y
-        new_w = (proj @ y_fit[..., None])[..., 0]
+            new_w = v
         if contraction is not None and g > 1:
             contraction.add(w_hat - w_star, new_w - w_star)
         w_hat = new_w

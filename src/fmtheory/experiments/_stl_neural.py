@@ -14,8 +14,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from fmtheory.experiments._stl_common import LoopOutput, Regime, Tick, real_count
-from fmtheory.experiments._stl_common import recorded_generations
+from fmtheory.experiments._stl_common import (
+    LoopOutput,
+    Regime,
+    Tick,
+    real_count,
+    recorded_generations,
+)
 from fmtheory.models.token_lm import TokenLM, TokenLMConfig
 from fmtheory.tasks.generative import ZipfSpec, sample_zipf_tokens
 from fmtheory.train.loop import TrainSpec, train
@@ -42,19 +47,35 @@ class NeuralLoopSpec:
     weight_decay: float = 0.0
     warm_start: bool = False
     record_every: int = 1
+    max_n: int | None = None
 
 
 def token_metrics(q: np.ndarray, p: np.ndarray, *, head: int, tokens: np.ndarray) -> dict:
     """Metrics of model distributions ``q: (R, V)`` against the truth ``p: (V,)``.
 
-    ``distance`` = TV ``½Σ|q − p|``; ``tail_ratio`` = ``q(tail)/p(tail)`` (tail = ranks > head);
-    ``missing_mass`` = ``Σ_i p_i 1{q_i < 0.1/N}`` with ``N = tokens`` (per replicate) the number of
-    tokens the model was fitted on — for the categorical MLE exactly the mass of unseen tokens.
+    A token counts as *lost* when ``q_i < 0.1/N`` with ``N = tokens`` (per replicate) the number of
+    tokens the model was fitted on — for the categorical MLE exactly the tokens never seen.
+
+    ``distance`` = TV ``½Σ|q − p|``; ``missing_mass`` = ``Σ_i p_i 1{lost}``; ``lost_head`` /
+    ``lost_tail`` = fraction of the head (ranks ≤ head) / tail tokens lost; ``tail_ratio`` =
+    ``q(tail)/p(tail)``; ``log_ratio_head`` / ``log_ratio_tail`` = mean of
+    ``ln(max(q_i, 0.1/N)/p_i)`` over head / tail tokens (how far the typical token's probability
+    has shrunk; a neutral resampling drift shrinks it by about ``1/(2 N p_i)`` per generation, so
+    the tail first).
     """
+    floor = (0.1 / tokens)[:, None]
     tv = 0.5 * np.abs(q - p[None, :]).sum(-1)
-    tail = q[:, head:].sum(-1) / p[head:].sum()
-    missing = ((q < (0.1 / tokens)[:, None]) * p[None, :]).sum(-1)
-    return {"distance": tv, "tail_ratio": tail, "missing_mass": missing}
+    lost = q < floor
+    log_ratio = np.log(np.maximum(q, floor) / p[None, :])
+    return {
+        "distance": tv,
+        "missing_mass": (lost * p[None, :]).sum(-1),
+        "lost_head": lost[:, :head].mean(-1),
+        "lost_tail": lost[:, head:].mean(-1),
+        "log_ratio_head": log_ratio[:, :head].mean(-1),
+        "log_ratio_tail": log_ratio[:, head:].mean(-1),
+        "tail_ratio": q[:, head:].sum(-1) / p[head:].sum(),
+    }
 
 
 def run_categorical_loop(
@@ -68,9 +89,10 @@ def run_categorical_loop(
     """
     p = spec.zipf.probs()
     r, v, seq = spec.replicates, p.size, spec.seq_len
-    sizes = regime.sizes(spec.n0, spec.generations).astype(np.int64)
+    sizes = regime.sizes(spec.n0, spec.generations, spec.max_n).astype(np.int64)
     rec = recorded_generations(spec.generations, spec.record_every)
-    out = {k: np.empty((rec.size, r)) for k in ("distance", "tail_ratio", "missing_mass")}
+    names = tuple(token_metrics(np.ones((1, 2)) / 2, np.ones(2) / 2, head=1, tokens=np.ones(1)))
+    out = {k: np.empty((rec.size, r)) for k in names}
     p_corr = regime.correction_prob
     acc = np.zeros((r, v))
     q = None
@@ -83,9 +105,9 @@ def run_categorical_loop(
             n_r = real_count(n, regime.real_fraction)
             k = rng.binomial(n - n_r, p_corr, size=r) if p_corr > 0 else np.zeros(r, np.int64)
             real_tokens = (n_r + k) * seq
-            counts = np.stack(
-                [rng.multinomial(int(m), p) for m in real_tokens]
-            ) + rng.multinomial((n - n_r - k) * seq, q)
+            counts = np.stack([rng.multinomial(int(m), p) for m in real_tokens]) + rng.multinomial(
+                (n - n_r - k) * seq, q
+            )
             counts = counts.astype(np.float64)
         if regime.mode == "accumulate":
             acc += counts
@@ -110,20 +132,21 @@ def run_neural_loop(
     """Train ``spec.generations`` token models per replicate; metrics of ``p(x_0 | BOS)``.
 
     Every random number comes from one ``torch.Generator`` on ``device`` seeded with ``seed``
-    (data, sampling, minibatches) and one CPU generator for weight initialisation.
+    (data, sampling, minibatches) and one CPU generator for weight initialisation.  Metrics as in
+    :func:`token_metrics`, plus ``cond_tv`` = ``E_{a~p} TV(q(·|a), p)`` over the bigram contexts.
     """
     p = spec.zipf.probs()
-    sizes = regime.sizes(spec.n0, spec.generations).astype(np.int64)
+    sizes = regime.sizes(spec.n0, spec.generations, spec.max_n).astype(np.int64)
     rec = recorded_generations(spec.generations, spec.record_every)
-    out = {k: np.empty((rec.size, spec.replicates)) for k in ("distance", "tail_ratio")}
-    out["missing_mass"] = np.empty((rec.size, spec.replicates))
-    out["cond_tv"] = np.empty((rec.size, spec.replicates))
-    p_corr = regime.correction_prob
+    names = (
+        *token_metrics(np.ones((1, 2)) / 2, np.ones(2) / 2, head=1, tokens=np.ones(1)),
+        "cond_tv",
+    )
+    out = {k: np.empty((rec.size, spec.replicates)) for k in names}
     gen = torch.Generator(device=device)
     gen.manual_seed(int(seed))
     init_gen = torch.Generator()
     init_gen.manual_seed(int(seed) + 1)
-    p_t = torch.as_tensor(p, device=device)
     tspec = TrainSpec(
         steps=spec.steps,
         lr=spec.lr,
@@ -133,55 +156,74 @@ def run_neural_loop(
         grad_clip=1.0,
         log_every=max(1, spec.steps),
     )
-    for rep in range(spec.replicates):
-        model: TokenLM | None = None
-        pool: list[torch.Tensor] = []
-        ri = 0
-        for g in range(1, spec.generations + 1):
-            n = int(sizes[g - 1])
-            if g == 1:
-                data = sample_zipf_tokens(spec.zipf, batch=n, seq_len=spec.seq_len, generator=gen)
-            else:
-                n_r = real_count(n, regime.real_fraction)
-                n_s = n - n_r
-                syn = model.sample(n_s, spec.seq_len, generator=gen)
-                if p_corr > 0 and n_s > 0:
-                    swap = torch.rand(n_s, generator=gen, device=gen.device) < p_corr
-                    k = int(swap.sum())
-                    if k > 0:
-                        fresh = sample_zipf_tokens(
-                            spec.zipf, batch=k, seq_len=spec.seq_len, generator=gen
-                        )
-                        syn[swap.to(syn.device)] = fresh.to(syn.device)
-                parts = [syn]
-                if n_r > 0:
-                    real = sample_zipf_tokens(
-                        spec.zipf, batch=n_r, seq_len=spec.seq_len, generator=gen
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny model: one thread is fastest, and the CPU is shared
+    try:
+        for rep in range(spec.replicates):
+            model: TokenLM | None = None
+            pool: list[torch.Tensor] = []
+            ri = 0
+            for g in range(1, spec.generations + 1):
+                data = _generation_data(spec, regime, int(sizes[g - 1]), model, gen, device)
+                if regime.mode == "accumulate":
+                    pool.append(data)
+                    data = torch.cat(pool)
+                if model is None or not spec.warm_start:
+                    model = TokenLM(spec.model, generator=init_gen).to(device)
+                train(model, loss_fn=_loss_on(data, spec.batch_size), spec=tspec, generator=gen)
+                if ri < rec.size and rec[ri] == g:
+                    q = model.first_token_probs().cpu().numpy()[None, :]
+                    tokens = np.array([float(data.numel())])
+                    for key, val in token_metrics(q, p, head=spec.head, tokens=tokens).items():
+                        out[key][ri, rep] = val[0]
+                    cond = model.conditional_probs()[: spec.zipf.vocab].cpu().numpy()  # (V, V)
+                    out["cond_tv"][ri, rep] = float(
+                        (0.5 * np.abs(cond - p[None, :]).sum(-1) * p).sum()
                     )
-                    parts.insert(0, real)
-                data = torch.cat([x.to(device) for x in parts])
-            data = data.to(device)
-            if regime.mode == "accumulate":
-                pool.append(data)
-                data = torch.cat(pool)
-            if model is None or not spec.warm_start:
-                model = TokenLM(spec.model, generator=init_gen).to(device)
-            batch = min(spec.batch_size, data.shape[0])
-
-            def loss_fn(m: torch.nn.Module, step: int, g_: torch.Generator, data=data, batch=batch):
-                idx = torch.randint(0, data.shape[0], (batch,), generator=g_, device=g_.device)
-                return m.loss(data[idx.to(data.device)])
-
-            train(model, loss_fn=loss_fn, spec=tspec, generator=gen)
-            if ri < rec.size and rec[ri] == g:
-                q = model.first_token_probs().cpu().numpy()[None, :]
-                tokens = np.array([float(data.numel())])
-                for key, val in token_metrics(q, p, head=spec.head, tokens=tokens).items():
-                    out[key][ri, rep] = val[0]
-                cond = model.conditional_probs()[: spec.zipf.vocab]  # (V, V), context = token
-                tv = 0.5 * (cond - p_t[None, :]).abs().sum(-1)
-                out["cond_tv"][ri, rep] = float((tv * p_t).sum())
-                ri += 1
-            if tick is not None:
-                tick(1)
+                    ri += 1
+                if tick is not None:
+                    tick(1)
+    finally:
+        torch.set_num_threads(threads)
     return LoopOutput(method="token-lm", generations=rec, metrics=out)
+
+
+def _generation_data(
+    spec: NeuralLoopSpec,
+    regime: Regime,
+    n: int,
+    model: TokenLM | None,
+    gen: torch.Generator,
+    device: torch.device,
+) -> torch.Tensor:
+    """``(n, seq_len)`` sequences: all real at generation 1 (``model`` None), else the mix."""
+    zipf, seq = spec.zipf, spec.seq_len
+    if model is None:
+        return sample_zipf_tokens(zipf, batch=n, seq_len=seq, generator=gen).to(device)
+    n_r = real_count(n, regime.real_fraction)
+    n_s = n - n_r
+    syn = model.sample(n_s, seq, generator=gen)
+    p_corr = regime.correction_prob
+    if p_corr > 0 and n_s > 0:
+        swap = torch.rand(n_s, generator=gen, device=gen.device) < p_corr
+        k = int(swap.sum())
+        if k > 0:
+            fresh = sample_zipf_tokens(zipf, batch=k, seq_len=seq, generator=gen)
+            syn[swap.to(syn.device)] = fresh.to(syn.device)
+    parts = [syn.to(device)]
+    if n_r > 0:
+        parts.insert(0, sample_zipf_tokens(zipf, batch=n_r, seq_len=seq, generator=gen).to(device))
+    return torch.cat(parts)
+
+
+def _loss_on(data: torch.Tensor, batch_size: int):
+    """``loss_fn`` for :func:`train`: a uniform minibatch of ``data`` drawn from the generator."""
+    batch = min(batch_size, data.shape[0])
+
+    def loss_fn(model: torch.nn.Module, step: int, generator: torch.Generator) -> torch.Tensor:
+        idx = torch.randint(
+            0, data.shape[0], (batch,), generator=generator, device=generator.device
+        )
+        return model.loss(data[idx.to(data.device)])
+
+    return loss_fn

@@ -119,9 +119,10 @@ def sample_scatter(dof: np.ndarray, dim: int, rng: np.random.Generator) -> np.nd
 def sample_bartlett_factor(dof: np.ndarray, dim: int, rng: np.random.Generator) -> np.ndarray:
     """Lower-triangular ``A`` with ``A Aᵀ ~ Wishart_dim(I, dof_r)`` (Bartlett 1933), ``dof ≥ dim``.
 
-    Shape ``(R,) -> (R, dim, dim)``; ``A_jj = sqrt(χ²_{dof−j+1})`` (``j = 1..dim``), ``A_jk ~ N(0, 1)``
-    below the diagonal.  A chain ``L_{t+1} = L_t A_t / √k`` keeps a covariance in factored form, so
-    ``ln det`` is a sum of logs even when the covariance itself is numerically singular.
+    Shape ``(R,) -> (R, dim, dim)``; ``A_jj = sqrt(χ²_{dof−j+1})`` (``j = 1..dim``),
+    ``A_jk ~ N(0, 1)`` below the diagonal.  A chain ``L_{t+1} = L_t A_t / √k`` keeps a covariance
+    in factored form, so ``ln det`` is a sum of logs even when the covariance itself is numerically
+    singular.
     """
     dof = np.asarray(dof, dtype=np.int64)
     if (dof < dim).any():
@@ -158,7 +159,7 @@ class GaussianStats:
 def sample_gaussian_stats(
     mean: np.ndarray, chol: np.ndarray, count: np.ndarray, rng: np.random.Generator
 ) -> GaussianStats:
-    """Exact joint draw of (sample mean, scatter) of ``count_r`` i.i.d. ``N(mean_r, L_r L_rᵀ)`` points.
+    """Exact joint draw of (sample mean, scatter) of ``count_r`` i.i.d. ``N(mean_r, L_r L_rᵀ)``.
 
     ``mean: (R, dim)``, ``chol: (R, dim, dim)`` (any square root ``L`` of the covariance),
     ``count: (R,)`` integers ≥ 0.  Independence of the sample mean ``~ N(μ, Σ/n)`` and the scatter
@@ -273,7 +274,7 @@ class MixtureData:
         return self.points is None
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """``n`` fresh draws, shape ``(n, dim)`` (an empirical set is resampled with replacement)."""
+        """``n`` fresh draws ``(n, dim)``; an empirical set is resampled with replacement."""
         if n < 0:
             raise ValueError(f"n = {n}: must be >= 0")
         if self.points is not None:
@@ -317,16 +318,14 @@ def _scott_bandwidth(points: np.ndarray) -> float:
 def _gauss_mixture_density(
     x: np.ndarray, weights: np.ndarray, means: np.ndarray, stds: np.ndarray | float
 ) -> np.ndarray:
+    """``Σ_k w_k N(x; m_k, s_k² I)`` at ``x: (m, d)``; squared distances by the Gram identity."""
     d = x.shape[1]
     stds = np.broadcast_to(np.asarray(stds, dtype=np.float64), weights.shape)
-    out = np.zeros(x.shape[0])
-    for start in range(0, means.shape[0], 2048):
-        sl = slice(start, start + 2048)
-        sq = ((x[:, None, :] - means[None, sl, :]) ** 2).sum(-1)
-        s2 = stds[sl] ** 2
-        norm = (2.0 * math.pi * s2) ** (-d / 2.0)
-        out += (np.exp(-0.5 * sq / s2) * (weights[sl] * norm)).sum(1)
-    return out
+    sq = (x**2).sum(1)[:, None] + (means**2).sum(1)[None, :] - 2.0 * x @ means.T
+    sq = np.clip(sq, 0.0, None)
+    s2 = stds**2
+    norm = (2.0 * math.pi * s2) ** (-d / 2.0)
+    return np.exp(-0.5 * sq / s2) @ (weights * norm)
 
 
 @lru_cache(maxsize=1)

@@ -5,8 +5,8 @@ Conventions shared by every function here:
 * **generation** ``n`` counts fits: generation 1 is the first fit, on real data only; generation
   ``n`` is the ``n``-th fit of the chain.  Generation 0 is the real distribution itself.
 * **sample-size schedule**: generation ``i`` fits ``n_i = n0 * c_i`` points with
-  ``c_i = max(1, round(i ** power))``: ``power = 0`` is the constant schedule, ``1`` linear, ``k`` the
-  polynomial ``i^k`` (Fu et al. 2024).  :func:`schedule_sizes` is the single definition; the
+  ``c_i = max(1, round(i ** power))``: ``power = 0`` is the constant schedule, ``1`` linear, ``k``
+  the polynomial ``i^k`` (Fu et al. 2024).  :func:`schedule_sizes` is the single definition; the
   experiment imports it, so the simulated loop and the formulas use the same ``n_i``.
 * **replace**: generation ``i+1`` fits ``n_{i+1}`` fresh samples of model ``i`` only;
   **accumulate**: it fits every dataset drawn so far (the real one included) plus ``n_{i+1}`` fresh
@@ -78,11 +78,21 @@ def schedule_multipliers(generation: int, *, power: float = 0.0) -> np.ndarray:
     return np.maximum(1.0, np.floor(i**power + 0.5))
 
 
-def schedule_sizes(n0: int, generation: int, *, power: float = 0.0) -> np.ndarray:
-    """Sample sizes ``n_i = n0 * c_i`` (float64, exact integers) for ``i = 1..generation``."""
+def schedule_sizes(
+    n0: int, generation: int, *, power: float = 0.0, max_n: int | None = None
+) -> np.ndarray:
+    """Sample sizes ``n_i = min(n0 * c_i, max_n)`` (float64, exact integers), ``i = 1..generation``.
+
+    ``max_n`` (None: no cap) bounds the growth for families whose cost grows with ``n_i``.
+    """
     if n0 < 1:
         raise ValueError(f"n0 = {n0}: must be >= 1")
-    return float(n0) * schedule_multipliers(generation, power=power)
+    sizes = float(n0) * schedule_multipliers(generation, power=power)
+    if max_n is not None:
+        if max_n < n0:
+            raise ValueError(f"max_n = {max_n}: must be >= n0 = {n0}")
+        sizes = np.minimum(sizes, float(max_n))
+    return sizes
 
 
 # --------------------------------------------------------------------------------------------
@@ -91,7 +101,7 @@ def schedule_sizes(n0: int, generation: int, *, power: float = 0.0) -> np.ndarra
 
 
 def wishart_logdet_mean(dof: np.ndarray | float, dim: int) -> np.ndarray:
-    """``E[ln det W]`` for ``W ~ Wishart_dim(I, dof)``: ``Σ_{j=1}^{dim} ψ((dof − j + 1)/2) + dim ln 2``.
+    """``E[ln det W] = Σ_{j=1}^{dim} ψ((dof − j + 1)/2) + dim ln 2``, ``W ~ Wishart_dim(I, dof)``.
 
     Standard (e.g. Bishop 2006, PRML eq. B.81).  Requires ``dof > dim − 1``.
     """
@@ -139,8 +149,8 @@ def gaussian_logvar_mean(
 
 
 def gaussian_logvar_variance(*, M: int, generation: int, dim: int = 1, power: float = 0.0) -> float:
-    """``Var[ln det(Σ_n Σ^{-1})] = Σ_i Σ_j ψ'((n_i − j)/2)`` (same loop as :func:`gaussian_logvar_mean`;
-    the normalisation ``k_i`` is a constant and does not enter)."""
+    """``Var[ln det(Σ_n Σ^{-1})] = Σ_i Σ_j ψ'((n_i − j)/2)`` (the loop of
+    :func:`gaussian_logvar_mean`; the normalisation ``k_i`` is a constant and does not enter)."""
     sizes = schedule_sizes(M, generation, power=power)
     _check_gaussian_sizes(sizes, dim)
     return float(wishart_logdet_variance(sizes - 1.0, dim).sum())
@@ -148,7 +158,8 @@ def gaussian_logvar_variance(*, M: int, generation: int, dim: int = 1, power: fl
 
 def gaussian_mle_variance(*, sigma: float, M: int, generation: int, power: float = 0.0) -> float:
     """``E[σ_n²] = σ² Π_{i≤n} (n_i − 1)/n_i`` for the MLE refit (``= σ²((M−1)/M)^n`` for constant
-    ``M``); survey §5.4.  Per coordinate for ``Σ = σ² I``: ``E[Σ_i | Σ_{i−1}] = (n_i−1)/n_i Σ_{i−1}``.
+    ``M``); survey §5.4.  Per coordinate for ``Σ = σ² I``:
+    ``E[Σ_i | Σ_{i−1}] = (n_i−1)/n_i Σ_{i−1}``.
     """
     sizes = schedule_sizes(M, generation, power=power)
     return float(sigma**2 * np.prod((sizes - 1.0) / sizes))
@@ -172,11 +183,12 @@ def gaussian_mean_drift(
     mle: bool = False,
     accumulate: bool = False,
 ) -> float:
-    """``E||μ_n − μ||²`` for a Gaussian ``N(μ, σ² I_dim)`` refitted on its own samples (α = 0, γ = 0).
+    """``E||μ_n − μ||²`` for ``N(μ, σ² I_dim)`` refitted on its own samples (α = 0, γ = 0).
 
-    replace: ``μ_i = μ_{i−1} + Σ_{i−1}^{1/2} z / √n_i`` so ``E||μ_n − μ||² = dim Σ_{i≤n} E[σ_{i−1}²]/n_i``
-    with ``E[σ_i²] = σ²`` (unbiased: a martingale) or ``σ² Π_{j≤i}(n_j−1)/n_j`` (MLE).  For constant
-    ``M`` this is ``n σ² dim / M`` (unbiased), the survey's ``nσ²/M``.
+    replace: ``μ_i = μ_{i−1} + Σ_{i−1}^{1/2} z / √n_i`` so
+    ``E||μ_n − μ||² = dim Σ_{i≤n} E[σ_{i−1}²]/n_i`` with ``E[σ_i²] = σ²`` (unbiased: a martingale)
+    or ``σ² Π_{j≤i}(n_j−1)/n_j`` (MLE).  For constant ``M`` this is ``n σ² dim / M`` (unbiased),
+    the survey's ``nσ²/M``.
 
     accumulate (valid when the covariance is *not* refitted, i.e. stays ``σ² I``): with
     ``N_k = Σ_{j≤k} n_j`` the error obeys ``e_k = e_{k−1} + (n_k/N_k) z̄_k`` (the recursion of
@@ -203,8 +215,9 @@ def gaussian_expected_w2sq(
     """Exact ``E[W2²(N(μ_n, σ_n²), N(μ, σ²))]`` in one dimension (α = 0, γ = 0, replace).
 
     ``W2² = (μ_n − μ)² + (σ_n − σ)²`` between 1-D Gaussians (Dowson & Landau 1982), so
-    ``E[W2²] = E[(μ_n−μ)²] + E[σ_n²] − 2σ E[σ_n] + σ²`` with ``E[σ_n] = σ Π_i E[sqrt(χ²_{n_i−1}/k_i)]``
-    and ``E[sqrt(χ²_m / k)] = sqrt(2/k) Γ((m+1)/2) / Γ(m/2)``.
+    ``E[W2²] = E[(μ_n−μ)²] + E[σ_n²] − 2σ E[σ_n] + σ²`` with
+    ``E[σ_n] = σ Π_i E[sqrt(χ²_{n_i−1}/k_i)]`` and
+    ``E[sqrt(χ²_m / k)] = sqrt(2/k) Γ((m+1)/2) / Γ(m/2)``.
     """
     sizes = schedule_sizes(M, generation, power=power)
     _check_gaussian_sizes(sizes, 1)
@@ -269,9 +282,9 @@ def linreg_replace_error(
     ``ŵ_{i+1} = ŵ_i + (XᵀX)^{-1}Xᵀ ε̄_i``, the label noise of generation ``i`` averaged over its
     ``c_i`` copies of the design (variance ``σ²/c_i``), hence
     ``E||ŵ_n − w*||² = σ² E tr((XᵀX)^{-1}) Σ_{i≤n} 1/c_i = n σ² d/(T − d − 1)`` for the constant
-    schedule (Dohmatob, Feng & Kempe 2024, "Model collapse demystified", replacement case, as restated
-    by Gerstgrasser et al. 2024, "Is model collapse inevitable?"; survey §5.4).  With isotropic rows this is also the excess
-    test error.
+    schedule (Dohmatob, Feng & Kempe 2024, "Model collapse demystified", replacement case, as
+    restated by Gerstgrasser et al. 2024, "Is model collapse inevitable?"; survey §5.4).  With
+    isotropic rows this is also the excess test error.
     """
     c = schedule_multipliers(generation, power=power)
     return float(sigma**2 * inverse_wishart_trace_mean(d=d, T=T) * (1.0 / c).sum())
@@ -305,11 +318,11 @@ def mix_contraction(*, real_fraction: float, gamma: float = 0.0, n: int = 0) -> 
     """Exact factor ``κ`` of ``E[μ_{t+1} − μ* | μ_t] = κ (μ_t − μ*)`` for a refitted mean.
 
     With ``λ = (1−α)/α`` synthetic samples per real one, maximum likelihood of the mean gives
-    ``μ_{t+1} = (μ* + λ μ_t)/(1+λ)`` in expectation: ``κ = λ/(1+λ) = 1 − α`` (the Gaussian example of
-    Bertrand et al. 2024; survey §5.4).  The correction keeps each synthetic sample with
-    probability ``1/(1+γ)``, so ``κ = (1 − α)/(1 + γ)``.  With ``n > 0`` the real count is rounded as
-    in the simulation: ``κ = (n − round(α n))/n / (1+γ)``.  Holds whether or not the covariance is
-    refitted (the synthetic sample mean is conditionally unbiased for ``μ_t``), and for OLS on a
+    ``μ_{t+1} = (μ* + λ μ_t)/(1+λ)`` in expectation: ``κ = λ/(1+λ) = 1 − α`` (the Gaussian example
+    of Bertrand et al. 2024; survey §5.4).  The correction keeps each synthetic sample with
+    probability ``1/(1+γ)``, so ``κ = (1 − α)/(1 + γ)``.  With ``n > 0`` the real count is rounded
+    as in the simulation: ``κ = (n − round(α n))/n / (1+γ)``.  Holds whether or not the covariance
+    is refitted (the synthetic sample mean is conditionally unbiased for ``μ_t``), and for OLS on a
     fixed design whose rows are split at random (``E[X_sᵀX_s] = (n_s/T) XᵀX``).
     """
     synth = (n - _real_count(n, real_fraction)) / n if n > 0 else 1.0 - real_fraction
@@ -319,7 +332,7 @@ def mix_contraction(*, real_fraction: float, gamma: float = 0.0, n: int = 0) -> 
 def gaussian_mix_mean_mse(
     *, sigma: float, n: int, real_fraction: float, gamma: float, generation: int, dim: int = 1
 ) -> float:
-    """``E||μ_n − μ*||²`` with a real share and correction, covariance *fixed* at ``σ² I`` (not refit).
+    """``E||μ_n − μ*||²`` with a real share and correction, covariance *fixed* at ``σ² I``.
 
     Each generation fits the mean of ``n`` points: ``n_r = round(αn)`` fresh real ones and
     ``n_s = n − n_r`` synthetic ones of which ``K ~ Bin(n_s, γ/(1+γ))`` are replaced by real ones.
@@ -380,18 +393,24 @@ def bertrand_stability(
 
 
 def kde_model_variance(
-    *, real_var: float, bandwidth: float, n0: int, generation: int, power: float = 0.0
+    *,
+    real_var: float,
+    bandwidth: float,
+    n0: int,
+    generation: int,
+    power: float = 0.0,
+    max_n: int | None = None,
 ) -> float:
     """Per-coordinate variance of the Gaussian KDE at generation ``n`` (fully synthetic, replace).
 
     A KDE with bandwidth ``h`` on points with biased sample variance ``v`` has variance ``v + h²``;
     sampling it is resampling a point and adding ``h·N(0, I)``.  With ``n_i`` points per generation,
-    ``E[v_i] = ((n_i−1)/n_i)(E[v_{i−1}] + h²)`` and ``E[v_1] = ((n_1−1)/n_1) σ²_real``, so the KDE's
-    variance ``E[v_n] + h²`` drifts towards the fixed point ``M h²`` (constant schedule) whatever the
-    real variance: the loop forgets the data (Shumailov et al. 2024 on density estimators;
-    derivation here).
+    ``E[v_i] = ((n_i−1)/n_i)(E[v_{i−1}] + h²)`` and ``E[v_1] = ((n_1−1)/n_1) σ²_real``, so the
+    KDE's variance ``E[v_n] + h²`` drifts towards the fixed point ``M h²`` (constant schedule)
+    whatever the real variance: the loop forgets the data (Shumailov et al. 2024 on density
+    estimators; derivation here).
     """
-    sizes = schedule_sizes(n0, generation, power=power)
+    sizes = schedule_sizes(n0, generation, power=power, max_n=max_n)
     v = real_var
     for i, n in enumerate(sizes):
         v = (n - 1.0) / n * (v + (bandwidth**2 if i > 0 else 0.0))
@@ -468,7 +487,8 @@ _SIGMA = Param("sigma", float, 1.0, 0.0, None, "standard deviation of the real d
 @formula(
     "stl-gaussian-logvar",
     params=[_M, _GEN, _DIM, _POWER, _MLE],
-    source="Shumailov et al. 2024 (Nature) Gaussian case; survey §5.4; Wishart log-det (Bishop 2006 B.81)",
+    source="Shumailov et al. 2024 (Nature) Gaussian case; survey §5.4; "
+    "Wishart log-det (Bishop 2006 B.81)",
     summary="E[ln det(Σ_n Σ⁻¹)] of a Gaussian refitted n times on its own samples "
     "(= n[ψ((M−1)/2) − ln((M−1)/2)] ≈ −n/(M−1) for dim 1, unbiased)",
     check=_positive_generation_sizes,
@@ -673,7 +693,8 @@ def _f_bertrand(
         _GEN,
         _POWER,
     ],
-    source="derived (resample + h·N(0, I) per generation); cf. Shumailov et al. 2024 (density estimators)",
+    source="derived (resample + h·N(0, I) per generation); "
+    "cf. Shumailov et al. 2024 (density estimators)",
     summary="variance of a Gaussian KDE refitted n times on its own samples (→ M h²)",
 )
 def _f_kde(
