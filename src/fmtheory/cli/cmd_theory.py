@@ -7,7 +7,7 @@ import argparse
 from rich.table import Table
 
 from fmtheory.cli.common import UsageError, out_console, print_json
-from fmtheory.experiments.base import ConfigError
+from fmtheory.errors import ConfigError
 from fmtheory.theory import get_formula, list_formulas
 
 

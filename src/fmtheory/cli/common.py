@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from rich.console import Console
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["UsageError", "err_console", "out_console", "parse_device", "print_json"]
 
@@ -17,7 +19,7 @@ class UsageError(ValueError):
 
 
 def err_console() -> Console:
-    return Console(stderr=True)
+    return Console(stderr=True, soft_wrap=True)  # one-line errors stay on one line
 
 
 def out_console() -> Console:
@@ -37,6 +39,8 @@ def _default(o: Any) -> Any:
 
 
 def parse_device(name: str) -> torch.device:
+    import torch
+
     if name == "cpu":
         return torch.device("cpu")
     if name.startswith("cuda"):

@@ -17,6 +17,8 @@ import torch
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from fmtheory.errors import ConfigError
+
 __all__ = [
     "ExperimentConfig",
     "Section",
@@ -35,14 +37,6 @@ __all__ = [
 TABLE_COLUMNS = ("method", "metric", "value", "ci_low", "ci_high", "seed")
 
 PRESET_DIR = Path(__file__).parent / "presets"
-
-
-class ConfigError(ValueError):
-    """Bad input: names the field, the value and what is allowed (the CLI exits with code 2)."""
-
-    def __init__(self, field: str, value: Any, allowed: str):
-        self.field, self.value, self.allowed = field, value, allowed
-        super().__init__(f"{field} = {value!r}: {allowed}")
 
 
 class Section(BaseModel):
