@@ -120,6 +120,19 @@ class TrainConfig(Section):
     checkpoint_every: int = Field(250, ge=1)
     curriculum: CurriculumConfig = CurriculumConfig()
 
+    def spec(self) -> TrainSpec:
+        """The training loop's hyperparameters (warm-up capped at the number of steps)."""
+        return TrainSpec(
+            steps=self.steps,
+            lr=self.lr,
+            warmup_steps=min(self.warmup_steps, self.steps),
+            schedule=self.schedule,
+            min_lr_ratio=self.min_lr_ratio,
+            weight_decay=self.weight_decay,
+            grad_clip=self.grad_clip,
+            checkpoint_every=self.checkpoint_every,
+        )
+
 
 class EvalConfig(Section):
     n_prompts: int = Field(8000, ge=10, le=1_000_000, description="held-out prompts")
@@ -185,16 +198,7 @@ def train_model(config: Config, ctx: RunContext) -> tuple[RegressionTransformer,
     result = train(
         model,
         loss_fn=loss_fn,
-        spec=TrainSpec(
-            steps=tc.steps,
-            lr=tc.lr,
-            warmup_steps=min(tc.warmup_steps, tc.steps),
-            schedule=tc.schedule,
-            min_lr_ratio=tc.min_lr_ratio,
-            weight_decay=tc.weight_decay,
-            grad_clip=tc.grad_clip,
-            checkpoint_every=tc.checkpoint_every,
-        ),
+        spec=tc.spec(),
         generator=make_generator(config.seed, ctx.device),
         checkpoint_path=ctx.path("checkpoints/train.safetensors"),
         progress=ctx.progress,

@@ -46,7 +46,7 @@ from fmtheory.tasks.regression import RegressionSpec, make_generator, sample_reg
 from fmtheory.tasks.task_pool import nested_pools, sample_pool_regression, sample_task_pool
 from fmtheory.theory.linear_regression import bayes_risk_curve
 from fmtheory.theory.task_diversity import dmmse_risk_curve
-from fmtheory.train import TrainResult, TrainSpec, train
+from fmtheory.train import TrainResult, train
 
 NAME = "task-diversity"
 SOURCE = "Raventós et al. 2023 (NeurIPS), Figs. 1-3"
@@ -167,16 +167,7 @@ def train_on_sampler(
     result = train(
         model,
         loss_fn=loss_fn,
-        spec=TrainSpec(
-            steps=tc.steps,
-            lr=tc.lr,
-            warmup_steps=min(tc.warmup_steps, tc.steps),
-            schedule=tc.schedule,
-            min_lr_ratio=tc.min_lr_ratio,
-            weight_decay=tc.weight_decay,
-            grad_clip=tc.grad_clip,
-            checkpoint_every=tc.checkpoint_every,
-        ),
+        spec=tc.spec(),
         generator=make_generator(train_seed, ctx.device),
         checkpoint_path=ctx.path(checkpoint),
         progress=ctx.progress,
