@@ -21,7 +21,7 @@ GRID = {"mode": ["ok", "raise", "nan", "crash"], "x": [1, 4]}
 
 
 @pytest.fixture(scope="module")
-def testexp():
+def failing_exp():
     """Register the test experiment here and (through PYTHONPATH) in the worker processes."""
     import importlib
 
@@ -54,9 +54,9 @@ def _workers_of_this_process() -> list[int]:
 
 
 @pytest.fixture(scope="module")
-def failed_sweep(testexp, tmp_path_factory):
+def failed_sweep(failing_exp, tmp_path_factory):
     root = tmp_path_factory.mktemp("store")
-    table = sweep(testexp.NAME, GRID, executor="local", workers=2, root=root)
+    table = sweep(failing_exp.NAME, GRID, executor="local", workers=2, root=root)
     return root, table
 
 
@@ -105,17 +105,17 @@ def test_store_stays_readable(failed_sweep, capsys):
     assert "incomplete" in capsys.readouterr().err
 
 
-def test_failed_cells_stay_failed_until_retried(testexp, failed_sweep):
+def test_failed_cells_stay_failed_until_retried(failing_exp, failed_sweep):
     root, before = failed_sweep
     # the retry logic is the driver's: the inline executor (no worker start-up) is enough here
-    again = sweep(testexp.NAME, GRID, executor="inline", root=root)
+    again = sweep(failing_exp.NAME, GRID, executor="inline", root=root)
     assert again["cached"].all()  # nothing computed: complete ones read back, failed ones kept
     assert list(again["status"]) == list(before["status"])
     assert list(again["error"].fillna("")) == list(before["error"].fillna(""))
     mp = pytest.MonkeyPatch()
     mp.setenv("SWEEP_TEST_HEAL", "1")
     try:
-        healed = sweep(testexp.NAME, GRID, executor="inline", root=root, retry_failed=True)
+        healed = sweep(failing_exp.NAME, GRID, executor="inline", root=root, retry_failed=True)
     finally:
         mp.undo()
     assert (healed["status"] == "complete").all()
