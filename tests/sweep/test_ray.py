@@ -140,3 +140,5 @@ def test_failures_through_ray(local_ray, tmp_path):
         "failed",
         "failed",
     ]
+    # the worker processes Ray started on demand listen on the loopback address too
+    assert set(_listening(_descendants(os.getpid()))) <= LOOPBACK

@@ -276,19 +276,29 @@ def start_local_ray(*, num_cpus: int | None = None) -> Any:
     Ray binds its servers to the node's address; a local node takes the loopback address only when
     ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` (read when Ray starts its processes, and by the driver).
     """
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    var = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+    old_env = os.environ.get(var)
+    os.environ[var] = "0"
     import ray
     from ray._private import ray_constants
 
+    old_flag = ray_constants.ENABLE_RAY_CLUSTER
     ray_constants.ENABLE_RAY_CLUSTER = False  # in case Ray was imported before the variable was set
-    return ray.init(
-        address="local",
-        num_cpus=num_cpus or cpu_count(),
-        include_dashboard=False,
-        _node_ip_address="127.0.0.1",
-        log_to_driver=False,
-        configure_logging=False,
-    )
+    try:
+        return ray.init(
+            address="local",
+            num_cpus=num_cpus or cpu_count(),
+            include_dashboard=False,
+            _node_ip_address="127.0.0.1",
+            log_to_driver=False,
+            configure_logging=False,
+        )
+    finally:  # the local node has its address now; a later cluster driver must not inherit it
+        ray_constants.ENABLE_RAY_CLUSTER = old_flag
+        if old_env is None:
+            os.environ.pop(var, None)
+        else:
+            os.environ[var] = old_env
 
 
 def _import_ray() -> Any:

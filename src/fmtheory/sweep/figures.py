@@ -125,7 +125,8 @@ def phase_diagram(
             grid[i, j] = hold[i, j] / verdicts[i, j] if verdicts[i, j] > 0 else np.nan
         elif (yv, xv) in means.index and bad[(yv, xv)] == 0:
             grid[i, j] = means[(yv, xv)]
-    fig, ax = plt.subplots(figsize=(min(2.2 + 0.65 * len(xl), 13), min(1.8 + 0.45 * len(yl), 10)))
+    w, h = min(max(4.8, 2.2 + 0.65 * len(xl)), 13), min(max(3.6, 1.8 + 0.45 * len(yl)), 10)
+    fig, ax = plt.subplots(figsize=(w, h))
     cmap = plt.get_cmap("viridis" if metric is not None else "RdYlGn").with_extremes(bad="#bbbbbb")
     finite = grid[np.isfinite(grid)]
     if metric is None:

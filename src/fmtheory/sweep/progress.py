@@ -37,9 +37,9 @@ class SweepProgress:
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+            # the header line names the sweep; this line stays under 80 columns
             self._p = Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
+                BarColumn(bar_width=16),
                 MofNCompleteColumn(),
                 TextColumn("{task.fields[info]}"),
                 console=Console(stderr=True),
@@ -82,9 +82,10 @@ class SweepProgress:
     def _refresh(self) -> None:
         if self._p is None:
             return
+        failed = f"[red]{self.failed}[/]" if self.failed else "0"
         info = (
-            f"running {self.running} · failed [red]{self.failed}[/] · cached {self.cached} · "
-            f"{_dur(self.per_cell())}/cell · left ~{_dur(self.eta())}"
+            f"run {self.running} · fail {failed} · cached {self.cached} · "
+            f"{_dur(self.per_cell())}/cell · ~{_dur(self.eta())} left"
         )
         self._p.update(self._task, completed=self.done, info=info)
 

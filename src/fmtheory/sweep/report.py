@@ -114,7 +114,11 @@ def render_sweep_report(cells: pd.DataFrame, spec: dict[str, Any], pngs: dict[st
     if len(summ) > _MAX_TABLE_ROWS:
         p.append(f"<p>… {len(summ) - _MAX_TABLE_ROWS} more rows in cells.parquet</p>")
     shown = {k: v for k, v in spec.items() if k not in ("metrics", "checks")}
-    p.append("<h2>Sweep</h2><pre>" + html.escape(yaml.safe_dump(shown, sort_keys=False)) + "</pre>")
+    p.append(
+        "<h2>Sweep</h2><pre>"
+        + html.escape(yaml.safe_dump(shown, sort_keys=False, allow_unicode=True))
+        + "</pre>"
+    )
     p.append("</body></html>")
     return "\n".join(p)
 
