@@ -8,18 +8,25 @@ loop that forms ``XᵀX + αI`` and calls ``numpy.linalg.solve`` for each prompt
 cost per prompt is constant).  ``ratio = reference / value``.  The Bayes posterior mean (general
 prior: mean 0.3, diagonal covariance from 0.5 to 2, noise 0.5) is timed the same way against the
 loop of Bishop 2006 eqs. (3.50)-(3.51).  Target: ``value < 1 s`` and ``ratio >= 50``.
+
+On CPU both estimators run the compiled numba kernel (``fmtheory.estimators._kernels``); the output
+also gives ``first_call_s`` (the first call of a process: numba compiles, or loads its on-disk
+cache) and the pure-torch path's time and ratio (``torch_path_*``, ``FMTHEORY_NUMBA=0``), which is
+what runs on CUDA or without numba.
 """
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import torch
 
-from fmtheory.estimators import create_estimator
+from fmtheory.estimators import _linalg, create_estimator
 from fmtheory.tasks import RegressionSpec, make_generator, sample_regression
 
 BATCH, N_POINTS, DIM = 10_000, 40, 20
@@ -69,6 +76,22 @@ def bayes_loop(
     return out
 
 
+@contextmanager
+def _torch_path() -> Iterator[None]:
+    """Switch the compiled kernel off (as ``FMTHEORY_NUMBA=0`` does) for the duration."""
+    previous = os.environ.get("FMTHEORY_NUMBA")
+    os.environ["FMTHEORY_NUMBA"] = "0"
+    _linalg.compiled_kernel.cache_clear()
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["FMTHEORY_NUMBA"]
+        else:
+            os.environ["FMTHEORY_NUMBA"] = previous
+        _linalg.compiled_kernel.cache_clear()
+
+
 def _rel_err(ours: np.ndarray, ref: np.ndarray) -> float:
     """max |ours − ref| / max |ref|."""
     return float(np.abs(ours - ref).max() / np.abs(ref).max())
@@ -90,6 +113,7 @@ def bench_estimators() -> dict[str, Any]:
         scale = BATCH / LOOP_SUBSAMPLE
 
         ridge = create_estimator("ridge", alpha=ALPHA)
+        t_first, _ = _best_of(lambda: ridge.predict_prefixes(x[:8], y[:8]), repeats=1)
         t_ridge, pred = _best_of(lambda: ridge.predict_prefixes(x, y))
         t_loop, ref = _best_of(lambda: ridge_loop(xs, ys, ALPHA))
         ridge_err = _rel_err(pred[:LOOP_SUBSAMPLE].double().numpy(), ref)
@@ -100,6 +124,10 @@ def bench_estimators() -> dict[str, Any]:
         mean_np, cov_np = np.full(DIM, PRIOR_MEAN), np.diag(cov.numpy())
         t_bloop, ref_b = _best_of(lambda: bayes_loop(xs, ys, mean_np, cov_np, NOISE_STD))
         bayes_err = _rel_err(pred_b[:LOOP_SUBSAMPLE].double().numpy(), ref_b)
+
+        with _torch_path():
+            t_ridge_torch, _ = _best_of(lambda: ridge.predict_prefixes(x, y))
+            t_bayes_torch, _ = _best_of(lambda: bayes.predict_prefixes(x, y))
 
         torch.set_num_threads(2)
         t_ridge2, _ = _best_of(lambda: ridge.predict_prefixes(x, y))
@@ -125,6 +153,12 @@ def bench_estimators() -> dict[str, Any]:
         "bayes_ratio": bayes_ratio,
         "bayes_max_rel_err": bayes_err,
         "value_2_threads": t_ridge2,
+        "kernel": "numba" if _linalg.compiled_kernel() is not None else "torch",
+        "first_call_s": t_first,
+        "torch_path_value": t_ridge_torch,
+        "torch_path_ratio": t_loop * scale / t_ridge_torch,
+        "torch_path_bayes_value": t_bayes_torch,
+        "torch_path_bayes_ratio": t_bloop * scale / t_bayes_torch,
         "meets_target": bool(t_ridge < 1.0 and ratio >= 50 and t_bayes < 1.0 and bayes_ratio >= 50),
     }
 

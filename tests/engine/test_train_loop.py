@@ -42,6 +42,19 @@ def test_training_reduces_loss():
     assert r.loss_steps[-1] == 120
 
 
+def test_progress_without_a_terminal_prints_lines(capsys):
+    # stderr captured by pytest is not a terminal: a line per tenth of the steps, not a live bar
+    r = train(_model(), loss_fn=_loss, spec=SPEC, generator=make_generator(0), progress=True)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert capsys.readouterr().out == ""
+    # the loss is known every 10 steps; a line once >= 12 steps (a tenth) have passed, and the last
+    steps = [int(line.split()[2].split("/")[0]) for line in lines]
+    assert steps == [20, 40, 60, 80, 100, 120]
+    assert lines[-1].startswith("train: step 120/120 (100%) loss ")
+    assert f"loss {r.losses[-1]:.4g}" in lines[-1]
+    assert all(" elapsed " in line and " left " in line for line in lines)
+
+
 def test_resume_after_interrupt_is_bit_identical(tmp_path):
     ref = _model()
     r_ref = train(ref, loss_fn=_loss, spec=SPEC, generator=make_generator(0))

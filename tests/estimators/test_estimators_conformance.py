@@ -20,6 +20,7 @@ from fmtheory.estimators import (
     list_estimators,
     register_estimator,
 )
+from fmtheory.estimators.base import check_xy
 
 NAMES = list_estimators()
 B, N, D = 5, 7, 3
@@ -249,3 +250,14 @@ def test_example_params_are_valid_for_every_estimator():
         est = create_estimator(name, **get_estimator_class(name).example_params())
         assert isinstance(est, ICLEstimator)
         assert not math.isnan(float(est.predict_prefixes(*data())[0, 1]))
+
+
+def test_finite_check_sees_inf_and_nan_but_accepts_a_sum_that_overflows():
+    x = torch.full((2, 3, 4), 3e38)  # finite float32 entries whose float32 sum is inf
+    y = torch.zeros(2, 3)
+    assert check_xy(x, y)[0] is x
+    for bad in (float("inf"), float("-inf"), float("nan")):
+        x2 = torch.zeros(2, 3, 4)
+        x2[1, 2, 3] = bad
+        with pytest.raises(ValueError, match="x holds NaN or inf"):
+            check_xy(x2, y)

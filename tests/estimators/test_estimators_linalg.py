@@ -48,7 +48,7 @@ def test_prefix_grams_are_sums_over_earlier_points():
 
 
 @pytest.mark.parametrize(("n", "d"), [(9, 4), (4, 9), (6, 6)])
-def test_kernel_innovations_equal_primal_ridge(n, d):
+def test_kernel_innovations_equal_primal_ridge(n, d, gp_path):
     # the one-Cholesky identity f_k = r_k − L_kk z_k against p×p solves per prefix
     x, y = rand(6, n, d), rand(6, n, seed=1)
     for alpha in (1e-3, 0.5, 10.0):
@@ -57,7 +57,7 @@ def test_kernel_innovations_equal_primal_ridge(n, d):
         assert torch.allclose(a, b, rtol=1e-9, atol=1e-10)
 
 
-def test_sequential_gp_many_chunks_and_float32_input():
+def test_sequential_gp_many_chunks_and_float32_input(gp_path):
     # 4,100 prompts of 8 points: more than one chunk of 2**18 elements
     x, y = rand(4100, 8, 3), rand(4100, 8, seed=2)
     ref = la.ridge_prefix_gram(x, y, 0.3)
@@ -68,6 +68,8 @@ def test_sequential_gp_many_chunks_and_float32_input():
 
 
 def test_failed_cholesky_falls_back_to_the_primal_form(monkeypatch):
+    # the torch path (CUDA, or no numba); the compiled kernel's fallback: test_estimators_kernel.py
+    monkeypatch.setattr(la, "compiled_kernel", lambda: None)
     x, y = rand(4, 7, 3), rand(4, 7, seed=3)
     ref = la.sequential_gp_predictions(x, y, 0.2)
     real = torch.linalg.cholesky_ex

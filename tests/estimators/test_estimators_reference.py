@@ -183,7 +183,7 @@ def test_ols_rank_deficient_zero_columns_and_duplicate_rows():
 
 @pytest.mark.parametrize("shape", CASES)
 @pytest.mark.parametrize("alpha", [0.01, 0.7])
-def test_ridge_vs_sklearn(shape, alpha):
+def test_ridge_vs_sklearn(shape, alpha, gp_path):
     x, y = make_data(*shape, seed=3)
     assert_matches(
         create_estimator("ridge", alpha=alpha), x, y, reference_prefixes(x, y, ref_ridge(alpha))
@@ -191,7 +191,7 @@ def test_ridge_vs_sklearn(shape, alpha):
 
 
 @pytest.mark.parametrize("name", ["ridge", "bayes"])
-def test_long_prompts_primal_form_vs_sklearn(name):
+def test_long_prompts_primal_form_vs_sklearn(name, gp_path):
     # n = 40 > 16·d = 32: the primal (p×p per prefix) form instead of the n×n kernel form
     x, y = make_data(2, 40, 2, seed=17)
     est = create_estimator(name, **({"alpha": 0.5} if name == "ridge" else {"noise_std": 0.5**0.5}))
@@ -212,7 +212,7 @@ def _spd(d: int, seed: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("shape", CASES)
-def test_bayes_general_prior_vs_bishop(shape):
+def test_bayes_general_prior_vs_bishop(shape, gp_path):
     x, y = make_data(*shape, seed=5)
     d = shape[2]
     mean = np.linspace(-0.5, 0.5, d)
@@ -235,7 +235,7 @@ def test_bayes_noiseless_interpolating_posterior_mean(shape):
 
 
 @pytest.mark.parametrize("noise_std", [0.0, 0.5])
-def test_bayes_singular_and_diagonal_prior(noise_std):
+def test_bayes_singular_and_diagonal_prior(noise_std, gp_path):
     # rank-2 prior covariance in d = 4 (w confined to a plane), and the same as a (d,) diagonal
     x, y = make_data(4, 7, 4, seed=7)
     u = np.random.default_rng(0).standard_normal((4, 2))
@@ -254,7 +254,7 @@ def test_bayes_singular_and_diagonal_prior(noise_std):
     assert_matches(est, x, y, ref, tol={"rtol": 1e-8, "atol": 1e-8})
 
 
-def test_bayes_isotropic_equals_ridge():
+def test_bayes_isotropic_equals_ridge(gp_path):
     # prior N(0, τ²I), noise σ: posterior mean = ridge with α = σ²/τ² (Bishop 2006 eq. 3.55)
     x, y = make_data(4, 8, 3, seed=8)
     bayes = create_estimator("bayes", prior_cov=2.0, noise_std=0.5)

@@ -361,6 +361,10 @@ class OracleBayes(BayesLinear):
             "noise_std": 0.2,
         }
 
+    def _prior_factors(self, dim: int, device: torch.device) -> None:
+        """None: predictions whiten by :meth:`_prior`'s factor (``BayesLinear._predict_prefixes``)."""
+        return None
+
     def _prior(self, dim: int, device: torch.device) -> tuple[Tensor, Tensor]:
         """(w0: (dim,), U Λ^{1/2}: (dim, r)) in float64: the factor of Σw = U Λ Uᵀ."""
         if self.w0.shape[0] != dim:

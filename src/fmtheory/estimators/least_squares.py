@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from fmtheory.estimators._linalg import (
+    CHUNK_ELEMENTS,
     chunks,
     minnorm_fit,
     minnorm_prefix_predictions,
@@ -151,19 +152,11 @@ class BayesLinear(LinearICLEstimator):
 
     def _prior(self, dim: int, device: torch.device) -> tuple[Tensor, Tensor]:
         """(μ: (dim,), U: (dim, r)) in float64 with ``U Uᵀ = Σ`` (zero-variance directions dropped)."""
-        mean = self.prior_mean
-        if isinstance(mean, Tensor):
-            if mean.shape[0] != dim:
-                raise ValueError(f"bayes.prior_mean.shape = {tuple(mean.shape)}: x has dim {dim}")
-            mu = mean.detach().to(device, COMPUTE_DTYPE)
-        else:
-            mu = torch.full((dim,), float(mean), dtype=COMPUTE_DTYPE, device=device)
+        mu = self._mean(dim, device)
         cov = self.prior_cov
         if isinstance(cov, numbers.Real):
             return mu, float(cov) ** 0.5 * torch.eye(dim, dtype=COMPUTE_DTYPE, device=device)
-        if cov.shape[0] != dim:
-            raise ValueError(f"bayes.prior_cov.shape = {tuple(cov.shape)}: x has dim {dim}")
-        c = cov.detach().to(device, COMPUTE_DTYPE)
+        c = self._cov(dim, device)
         if c.ndim == 1:
             keep = c > 0
             return mu, torch.diag(c.sqrt())[:, keep]
@@ -181,19 +174,69 @@ class BayesLinear(LinearICLEstimator):
         self.coef_ = mu + v @ u.T
 
     def _predict_prefixes(self, x: Tensor, y: Tensor) -> Tensor:
-        mu, u = self._prior(x.shape[-1], x.device)
         s2 = float(self.noise_std) ** 2
         batch, n, _ = x.shape
         if s2 == 0:
+            mu, u = self._prior(x.shape[-1], x.device)
             x, y = x.to(COMPUTE_DTYPE), y.to(COMPUTE_DTYPE)
             xm = x @ mu
             return xm + minnorm_prefix_predictions(x @ u, y - xm)
+        factors = self._prior_factors(x.shape[-1], x.device)
         out = torch.empty(batch, n, dtype=COMPUTE_DTYPE, device=x.device)
-        for sl in chunks(batch, n * n):  # cache-sized chunks, as in sequential_gp_predictions
-            xc = x[sl].to(COMPUTE_DTYPE)
-            xm = xc @ mu
-            out[sl] = xm + sequential_gp_predictions(xc @ u, y[sl].to(COMPUTE_DTYPE) - xm, s2)
+        if factors is None:  # a subclass's factor U (Σ = U Uᵀ) only: whiten here
+            mu, u = self._prior(x.shape[-1], x.device)
+            for sl in chunks(batch, n * max(n, x.shape[-1])):
+                xc = x[sl].to(COMPUTE_DTYPE)
+                xm = xc @ mu
+                out[sl] = xm + sequential_gp_predictions(xc @ u, y[sl] - xm, s2)
+            return out
+        mu, scale, rot = factors
+        if rot is None:  # diagonal prior: sequential_gp_predictions scales x and subtracts x·μ
+            return sequential_gp_predictions(x, y, s2, shift=mu, scale=scale)
+        # general Σ = V diag(c²) Vᵀ: rotate x onto V (x·μ = (xV)·(Vᵀμ)), in chunks of prompts
+        for sl in chunks(batch, n * x.shape[-1], CHUNK_ELEMENTS * 8):
+            xr = x[sl].to(COMPUTE_DTYPE) @ rot
+            out[sl] = sequential_gp_predictions(xr, y[sl], s2, shift=rot.T @ mu, scale=scale)
         return out
+
+    def _mean(self, dim: int, device: torch.device) -> Tensor:
+        """μ: (dim,) in float64."""
+        mean = self.prior_mean
+        if not isinstance(mean, Tensor):
+            return torch.full((dim,), float(mean), dtype=COMPUTE_DTYPE, device=device)
+        if mean.shape[0] != dim:
+            raise ValueError(f"bayes.prior_mean.shape = {tuple(mean.shape)}: x has dim {dim}")
+        return mean.detach().to(device, COMPUTE_DTYPE)
+
+    def _cov(self, dim: int, device: torch.device) -> Tensor:
+        """The tensor ``prior_cov`` ((dim,) or (dim, dim)) in float64, its size checked."""
+        cov = self.prior_cov
+        if cov.shape[0] != dim:
+            raise ValueError(f"bayes.prior_cov.shape = {tuple(cov.shape)}: x has dim {dim}")
+        return cov.detach().to(device, COMPUTE_DTYPE)
+
+    def _prior_factors(
+        self, dim: int, device: torch.device
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
+        """(μ: (dim,), c: (dim,), V: (dim, dim) or None) in float64 with ``Σ = V diag(c²) Vᵀ``.
+
+        ``V`` is None for a scalar or diagonal ``Σ`` (``V = I``); otherwise from ``eigh``, with
+        eigenvalues below ``1e-12·max`` set to 0.
+        """
+        mu = self._mean(dim, device)
+        cov = self.prior_cov
+        if isinstance(cov, numbers.Real):
+            return (
+                mu,
+                torch.full((dim,), float(cov) ** 0.5, dtype=COMPUTE_DTYPE, device=device),
+                None,
+            )
+        c = self._cov(dim, device)
+        if c.ndim == 1:
+            return mu, c.clamp(min=0).sqrt(), None
+        lam, vec = torch.linalg.eigh((c + c.T) / 2)
+        lam = torch.where(lam > 1e-12 * lam.max(), lam, torch.zeros_like(lam))
+        return mu, lam.sqrt(), vec
 
 
 register_estimator("ols", OLS)

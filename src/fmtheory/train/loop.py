@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -152,7 +153,7 @@ def train(
             )
             have_good_ckpt = True
 
-    bar = _Progress(description, spec.steps, start) if progress else None
+    bar = _make_progress(description, spec.steps, start) if progress else None
     model.train()
     t0 = time.perf_counter()
     step = start
@@ -240,7 +241,52 @@ class _DeferredInterrupt:
             self._old = None
 
 
-class _Progress:
+def _make_progress(description: str, total: int, start: int) -> _RichProgress | _LineProgress:
+    """A live rich bar when stderr is a terminal, plain progress lines otherwise (logs, pipes)."""
+    from rich.console import Console
+
+    if Console(stderr=True).is_terminal:
+        return _RichProgress(description, total, start)
+    return _LineProgress(description, total, start)
+
+
+class _LineProgress:
+    """One line on stderr per tenth of the steps, and at least every ``every_s`` seconds."""
+
+    def __init__(self, description: str, total: int, start: int, every_s: float = 30.0):
+        self.description, self.total, self.start = description, total, start
+        self.every_s = every_s
+        self._t0 = self._last = time.perf_counter()
+        self._next_step = start + max(1, total // 10)
+
+    def update(self, step: int, loss: float) -> None:
+        now = time.perf_counter()
+        if step < self._next_step and now - self._last < self.every_s and step < self.total:
+            return
+        self._last = now
+        self._next_step = step + max(1, self.total // 10)
+        elapsed = now - self._t0
+        done = step - self.start
+        left = elapsed / done * (self.total - step) if done > 0 else float("nan")
+        print(
+            f"{self.description}: step {step}/{self.total} ({100 * step / self.total:.0f}%) "
+            f"loss {loss:.4g}  elapsed {_hms(elapsed)}  left {_hms(left)}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def close(self) -> None:
+        pass
+
+
+def _hms(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "-:--:--"
+    s = int(round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+class _RichProgress:
     """A rich progress bar on stderr: step, loss, elapsed and time left."""
 
     def __init__(self, description: str, total: int, start: int):
