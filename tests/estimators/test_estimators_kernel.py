@@ -6,6 +6,8 @@ reference), and the batched-torch path it replaces on CPU.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -161,3 +163,38 @@ def test_cuda_tensors_are_refused():
         pytest.skip("no CUDA device")
     with pytest.raises(ValueError, match="CPU tensors"):
         kernels.gp_innovations(rand(2, 3, 2).cuda(), rand(2, 3).cuda(), 0.1)
+
+
+class _Broken:
+    """Stands in for the kernel module when numba cannot set it up (no cache location, ...)."""
+
+    def __getattr__(self, name):
+        if name == "gp_innovations":
+            raise RuntimeError("cannot cache function '_innovations': no locator available")
+        raise AttributeError(name)
+
+
+@pytest.mark.parametrize(
+    ("stub", "warns"), [(None, False), (_Broken(), True)], ids=["missing", "broken"]
+)
+def test_missing_or_broken_numba_falls_back_to_torch(monkeypatch, stub, warns):
+    # None in sys.modules makes the import raise ImportError (numba not installed)
+    monkeypatch.setitem(sys.modules, "fmtheory.estimators._kernels", stub)
+    la.compiled_kernel.cache_clear()
+    try:
+        if warns:
+            with pytest.warns(UserWarning, match="numba kernel unavailable"):
+                assert la.compiled_kernel() is None
+        else:
+            assert la.compiled_kernel() is None
+        x, y = rand(3, 6, 2), rand(3, 6, seed=13)
+        np.testing.assert_allclose(
+            la.sequential_gp_predictions(x, y, 0.4).numpy(),
+            ridge_loop(x.numpy(), y.numpy(), 0.4),
+            rtol=1e-9,
+            atol=1e-11,
+        )
+    finally:
+        monkeypatch.undo()
+        la.compiled_kernel.cache_clear()
+    assert la.compiled_kernel() is kernels.gp_innovations

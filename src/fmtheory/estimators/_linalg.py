@@ -21,6 +21,7 @@ prediction ``x_kᵀ (X_kᵀX_k + sI)⁻¹ X_kᵀ r_k``.  One ``n×n`` Cholesky p
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 from functools import cache
 
@@ -109,13 +110,19 @@ def compiled_kernel() -> Callable[..., tuple[Tensor, Tensor]] | None:
     """The numba CPU kernel :func:`fmtheory.estimators._kernels.gp_innovations`, or None.
 
     None when numba cannot be imported or the environment sets ``FMTHEORY_NUMBA=0`` (read once,
-    at the first call).  Imported lazily: numba costs ~0.3 s to import.
+    at the first call), and with a warning when numba fails to set the kernel up (for instance no
+    writable cache location).  Imported lazily: numba costs ~0.3 s to import.
     """
     if os.environ.get("FMTHEORY_NUMBA", "1").strip().lower() in {"0", "false", "no", "off"}:
         return None
     try:
         from fmtheory.estimators._kernels import gp_innovations
-    except ImportError:
+    except ImportError:  # numba not installed
+        return None
+    except (RuntimeError, OSError) as exc:  # e.g. numba finds no writable cache location
+        warnings.warn(
+            f"fmtheory: numba kernel unavailable ({exc}); using the torch path", stacklevel=2
+        )
         return None
     return gp_innovations
 
