@@ -1,6 +1,9 @@
 """The one training loop: schedule, resume determinism, non-finite guard, checkpoints."""
 
 import math
+import os
+import signal
+import threading
 
 import pytest
 import torch
@@ -55,14 +58,27 @@ def test_progress_without_a_terminal_prints_lines(capsys):
     assert all(" elapsed " in line and " left " in line for line in lines)
 
 
-def test_resume_after_interrupt_is_bit_identical(tmp_path):
+needs_main_thread = pytest.mark.skipif(
+    threading.current_thread() is not threading.main_thread(),
+    reason="SIGINT handlers are installed from the main thread only",
+)
+
+
+@needs_main_thread
+@pytest.mark.parametrize(
+    ("presses", "resumed_from"),
+    [(1, 48), (2, 40)],  # one Ctrl-C: step 47 finishes and is saved; two: mid-step, nothing saved
+)
+def test_resume_after_ctrl_c_is_bit_identical(tmp_path, presses, resumed_from):
     ref = _model()
     r_ref = train(ref, loss_fn=_loss, spec=SPEC, generator=make_generator(0))
 
     def interrupting(m, step, g):
+        loss = _loss(m, step, g)  # this step's batch is drawn: the generator has moved on
         if step == 47:
-            raise KeyboardInterrupt
-        return _loss(m, step, g)
+            for _ in range(presses):
+                os.kill(os.getpid(), signal.SIGINT)
+        return loss
 
     ck = tmp_path / "ck.safetensors"
     with pytest.raises(KeyboardInterrupt):
@@ -73,10 +89,10 @@ def test_resume_after_interrupt_is_bit_identical(tmp_path):
             generator=make_generator(0),
             checkpoint_path=ck,
         )
-    assert ck.exists()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
     m = _model()
     r = train(m, loss_fn=_loss, spec=SPEC, generator=make_generator(0), checkpoint_path=ck)
-    assert r.resumed_from == 47
+    assert r.resumed_from == resumed_from  # checkpoint_every = 20: the periodic one at step 40
     assert torch.equal(m.weight, ref.weight) and torch.equal(m.bias, ref.bias)
     assert r.losses == r_ref.losses
 

@@ -6,9 +6,10 @@ objective go through the same loop.  The loop owns the optimizer (AdamW), the le
 (linear warm-up, then constant or cosine decay), gradient clipping, periodic resumable checkpoints,
 the non-finite-loss guard and the progress bar.
 
-Interrupting (Ctrl-C) saves a checkpoint of the last finished step before re-raising; calling
+Interrupting (Ctrl-C) lets the current step finish, saves a checkpoint of it and re-raises; calling
 :func:`train` again with the same ``checkpoint_path`` resumes from it and, on CPU, produces exactly the
-numbers of an uninterrupted run (the data generator's state is part of the checkpoint).
+numbers of an uninterrupted run (the data generator's state is part of the checkpoint).  A second
+Ctrl-C stops at once, mid-step, and saves nothing: the last periodic checkpoint is the one resumed.
 """
 
 from __future__ import annotations
@@ -161,7 +162,7 @@ def train(
     try:
         for step in range(start, spec.steps):
             if interrupt.requested:
-                raise KeyboardInterrupt
+                raise _AtStepBoundary
             lr = lr_at(spec, step)
             for group in optimizer.param_groups:
                 group["lr"] = lr
@@ -199,13 +200,15 @@ def train(
                 checkpoint(step + 1)
         step = spec.steps
         if interrupt.requested:
-            raise KeyboardInterrupt
-    except KeyboardInterrupt:
-        # Ctrl-C is deferred to a step boundary, so `step` steps finished exactly.  Save only if
-        # the losses seen since the last check are finite.
+            raise _AtStepBoundary
+    except _AtStepBoundary:
+        # The first Ctrl-C waits for a step boundary, so `step` steps finished exactly.  Save only
+        # if the losses seen since the last check are finite.
         if not window or bool(torch.isfinite(_stack(window)).all()):
             checkpoint(step)
-        raise
+        raise KeyboardInterrupt from None
+    # Any other KeyboardInterrupt (a second Ctrl-C, one raised by user code) may land mid-step:
+    # nothing is saved, and the last periodic checkpoint stays the one to resume from.
     finally:
         interrupt.restore()
         if bar is not None:
@@ -219,6 +222,10 @@ def train(
 def _stack(window: list[torch.Tensor]) -> torch.Tensor:
     dev = window[-1].device
     return torch.stack([v.to(dev) for v in window])
+
+
+class _AtStepBoundary(KeyboardInterrupt):
+    """Ctrl-C, re-raised between two steps (nothing half-applied: safe to checkpoint)."""
 
 
 class _DeferredInterrupt:
