@@ -114,3 +114,18 @@ def test_progress_counts():
     assert (p.done, p.running, p.failed, p.cached, p.computed) == (3, 0, 1, 1, 1)
     assert p.per_cell() == 2.0 and p.eta() is not None and p.eta() > 0
     p.close()
+
+
+def test_progress_without_a_terminal_prints_a_line_per_tenth(capsys):
+    # pytest's captured stderr is not a terminal: plain lines instead of a live bar
+    p = SweepProgress(total=20, label="sweep lsa-gd", enabled=True, slots=2)
+    p.started(2)
+    for i in range(19):
+        p.finished(failed=i == 3, cached=False, seconds=1.0, ran=True)
+        p.started(1)
+    p.close()  # 19 of 20 done (interrupted): the last count is printed once more
+    lines = capsys.readouterr().err.strip().splitlines()
+    counts = [line.split(": ")[1].split(" cells")[0] for line in lines]
+    assert counts == [f"{k}/20" for k in (2, 4, 6, 8, 10, 12, 14, 16, 18, 19)]
+    assert lines[0].startswith("sweep lsa-gd: 2/20 cells (10%) · run ")
+    assert "fail 1" in lines[-1] and "/cell" in lines[-1] and "left" in lines[-1]

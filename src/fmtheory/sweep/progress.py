@@ -1,8 +1,11 @@
-"""The sweep's progress display (rich, on stderr): cells done / running / failed, time per cell,
-time left."""
+"""The sweep's progress display on stderr: cells done / running / failed, time per cell, time left.
+
+A live rich bar when stderr is a terminal; otherwise (CI logs, ``nohup``, pipes) a plain line per
+tenth of the cells and at least every 30 s, and one at the end."""
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any
 
@@ -33,9 +36,19 @@ class SweepProgress:
         self.compute_seconds = 0.0
         self.t_first: float | None = None
         self._p: Any = None
+        self.label = label
+        self._lines = False
+        self._printed = -1
+        self._next_line = 0
+        self._last_line = time.monotonic()
         if enabled:
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+            if not Console(stderr=True).is_terminal:
+                self._lines = True
+                self._next_line = max(1, total // 10)
+                return
 
             # the header line names the sweep; this line stays under 80 columns
             self._p = Progress(
@@ -79,17 +92,40 @@ class SweepProgress:
     def per_cell(self) -> float | None:
         return self.compute_seconds / self.computed if self.computed else None
 
-    def _refresh(self) -> None:
-        if self._p is None:
-            return
-        failed = f"[red]{self.failed}[/]" if self.failed else "0"
-        info = (
+    def _info(self, failed: str) -> str:
+        return (
             f"run {self.running} · fail {failed} · cached {self.cached} · "
             f"{_dur(self.per_cell())}/cell · ~{_dur(self.eta())} left"
         )
-        self._p.update(self._task, completed=self.done, info=info)
+
+    def _refresh(self) -> None:
+        if self._lines:
+            now = time.monotonic()
+            if self.done >= self._next_line or (self.done and now - self._last_line >= 30.0):
+                self._line()
+            return
+        if self._p is None:
+            return
+        failed = f"[red]{self.failed}[/]" if self.failed else "0"
+        self._p.update(self._task, completed=self.done, info=self._info(failed))
+
+    def _line(self) -> None:
+        self._printed = self.done
+        self._last_line = time.monotonic()
+        self._next_line = self.done + max(1, self.total // 10)
+        pct = 100 * self.done / self.total if self.total else 100.0
+        print(
+            f"{self.label}: {self.done}/{self.total} cells ({pct:.0f}%) · {self._info(str(self.failed))}",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def close(self) -> None:
+        if self._lines:
+            if self._printed != self.done:  # the final count, once
+                self._line()
+            self._lines = False
+            return
         if self._p is not None:
             self._refresh()
             self._p.stop()
