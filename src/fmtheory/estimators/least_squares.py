@@ -217,11 +217,12 @@ class BayesLinear(LinearICLEstimator):
 
     def _prior_factors(
         self, dim: int, device: torch.device
-    ) -> tuple[Tensor, Tensor, Tensor | None]:
+    ) -> tuple[Tensor, Tensor, Tensor | None] | None:
         """(μ: (dim,), c: (dim,), V: (dim, dim) or None) in float64 with ``Σ = V diag(c²) Vᵀ``.
 
         ``V`` is None for a scalar or diagonal ``Σ`` (``V = I``); otherwise from ``eigh``, with
-        eigenvalues below ``1e-12·max`` set to 0.
+        eigenvalues below ``1e-12·max`` set to 0.  A subclass that defines only :meth:`_prior`
+        (a factor ``U``, ``Σ = U Uᵀ``) returns None, and predictions whiten by ``U``.
         """
         mu = self._mean(dim, device)
         cov = self.prior_cov
