@@ -21,6 +21,7 @@ import torch
 from pydantic import Field, model_validator
 
 from fmtheory.estimators import create_estimator
+from fmtheory.experiments._common import build_softmax_gpt
 from fmtheory.experiments.base import (
     Check,
     ConfigError,
@@ -31,7 +32,6 @@ from fmtheory.experiments.base import (
     Section,
     register_experiment,
 )
-from fmtheory.models.gpt import GPTConfig
 from fmtheory.models.icl import RegressionTransformer
 from fmtheory.tasks.regression import RegressionSpec, make_generator, sample_regression
 from fmtheory.theory.linear_regression import bayes_risk_curve, ols_risk_curve
@@ -153,19 +153,8 @@ class Config(ExperimentConfig):
 
 # ---------------------------------------------------------------------------------------------
 def build_model(config: Config) -> RegressionTransformer:
-    m = config.model
-    n = config.task.n_points
-    gpt = GPTConfig(
-        n_layer=m.n_layer,
-        n_head=m.n_head,
-        n_embd=m.n_embd,
-        n_positions=2 * n if m.layout == "interleaved" else n,
-        attention=m.attention,
-        layernorm=m.layernorm,
-        mask=m.mask,
-        window=m.window,
-    )
-    return RegressionTransformer(config.task.dim, n, gpt, layout=m.layout)
+    """The transformer of ``config.model`` for prompts of ``config.task`` (untrained)."""
+    return build_softmax_gpt(dim=config.task.dim, n_points=config.task.n_points, model=config.model)
 
 
 def _curriculum(config: Config, step: int) -> tuple[int, int]:
@@ -421,9 +410,8 @@ def _styles(methods: list[str]) -> dict[str, dict[str, Any]]:
 
 def figures(table: pd.DataFrame) -> dict[str, Any]:
     """Drawn from the table alone: error vs context length; training loss."""
-    import matplotlib.pyplot as plt
 
-    from fmtheory.report.plots import line_plot
+    from fmtheory.report.plots import line_plot, training_loss_plot
 
     icl = table[table["metric"] == "normalized_mse"].copy()
     finite = icl[np.isfinite(icl["value"])]
@@ -440,16 +428,9 @@ def figures(table: pd.DataFrame) -> dict[str, Any]:
         fig.axes[0].text(0.01, 0.98, "axis clipped at 4× the zero predictor's error",
                          transform=fig.axes[0].transAxes, fontsize=7, va="top", color="gray")  # fmt: skip
     out["error_vs_context"] = fig
-    loss = table[table["metric"] == "train_loss"]
-    if len(loss):
-        fig2, ax = plt.subplots(figsize=(6, 3.5))
-        ax.plot(loss["step"], loss["value"], color="black")
-        ax.set_yscale("log")
-        ax.set_xlabel("step")
-        ax.set_ylabel("training loss (MSE)")
-        ax.grid(alpha=0.3)
-        fig2.tight_layout()
-        out["training_loss"] = fig2
+    loss_fig = training_loss_plot(table, ylabel="training loss (MSE)")
+    if loss_fig is not None:
+        out["training_loss"] = loss_fig
     return out
 
 

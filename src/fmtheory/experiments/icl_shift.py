@@ -360,6 +360,8 @@ def figures(table: pd.DataFrame) -> dict[str, Any]:
     """From the table alone: error vs context length, one panel per shift; training losses."""
     import matplotlib.pyplot as plt
 
+    from fmtheory.report.plots import training_loss_plot
+
     out: dict[str, Any] = {}
     err = table[table["metric"] == "normalized_mse"]
     shifts = list(dict.fromkeys(err["shift"]))
@@ -385,18 +387,11 @@ def figures(table: pd.DataFrame) -> dict[str, Any]:
         fig.suptitle(f"squared error of the query / d under each shift (floor {PLOT_FLOOR:g})")
         fig.tight_layout(rect=(0, 0.06, 1, 0.97))
         out["error_by_shift"] = fig
-    loss = table[table["metric"] == "train_loss"]
-    if len(loss):
-        fig, ax = plt.subplots(figsize=(6, 3.5))
-        for (m, n), df in loss.groupby(["method", "n_context"], sort=False):
-            ax.plot(df["step"], df["value"], label=f"{m} (n={n})")
-        ax.set_yscale("log")
-        ax.set_xlabel("step")
-        ax.set_ylabel("training loss")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        out["training_loss"] = fig
+    loss_fig = training_loss_plot(
+        table, by=["method", "n_context"], label=lambda m, n: f"{m} (n={n})"
+    )
+    if loss_fig is not None:
+        out["training_loss"] = loss_fig
     return out
 
 

@@ -875,7 +875,7 @@ def figures(table: pd.DataFrame) -> dict[str, Any]:
     spectrum, the forward target, the training losses."""
     import matplotlib.pyplot as plt
 
-    from fmtheory.report.plots import line_plot
+    from fmtheory.report.plots import line_plot, training_loss_plot
 
     out: dict[str, Any] = {}
     for sweep, xl, title in (("rank", "r / n", "root error vs r/n"), ("noise", "σ", "root error vs σ"),
@@ -903,20 +903,13 @@ def figures(table: pd.DataFrame) -> dict[str, Any]:
         out["forward_vs_context"] = line_plot(
             fw, x="context", metric="forward_mse", logy=True, styles=_STYLES,
             title="forward target: (ŷ − y)² from k pairs (base task)", ylabel="squared error")  # fmt: skip
-    loss = table[table["metric"] == "train_loss"]
-    if len(loss):
-        fig, ax = plt.subplots(figsize=(6.5, 3.8))
-        for (method, r, s, k), g in loss.groupby(["method", "rank", "noise", "cond"], sort=False):
-            ax.plot(
-                g["step"], g["value"], lw=1, label=f"{method.split(' ')[0]} r={r:g} σ={s:g} κ={k:g}"
-            )
-        ax.set_yscale("log")
-        ax.set_xlabel("step")
-        ax.set_ylabel("training loss")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=6, ncol=2)
-        fig.tight_layout()
-        out["training_loss"] = fig
+    loss_fig = training_loss_plot(
+        table,
+        by=["method", "rank", "noise", "cond"],
+        label=lambda method, r, s, k: f"{method.split(' ')[0]} r={r:g} σ={s:g} κ={k:g}",
+    )
+    if loss_fig is not None:
+        out["training_loss"] = loss_fig
     return out
 
 

@@ -473,6 +473,8 @@ def figures(table: pd.DataFrame) -> dict[str, Any]:
     """From the table alone: Γ̂ vs Γ*, equivalence bars, GPT vs context length, errors, losses."""
     import matplotlib.pyplot as plt
 
+    from fmtheory.report.plots import training_loss_plot
+
     out: dict[str, Any] = {}
     gh = table[(table["metric"] == "gamma") & (table["method"] == "lsa (L=1)")]
     gs = table[(table["metric"] == "gamma") & (table["method"] == "theory: Γ*")]
@@ -536,18 +538,9 @@ def figures(table: pd.DataFrame) -> dict[str, Any]:
         ax.set_xlabel("squared error of the query / d (95% CI)")
         fig.tight_layout()
         out["error"] = fig
-    loss = table[table["metric"] == "train_loss"]
-    if len(loss):
-        fig, ax = plt.subplots(figsize=(6, 3.5))
-        for m, df in loss.groupby("method", sort=False):
-            ax.plot(df["step"], df["value"], label=m)
-        ax.set_yscale("log")
-        ax.set_xlabel("step")
-        ax.set_ylabel("training loss")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        out["training_loss"] = fig
+    loss_fig = training_loss_plot(table)
+    if loss_fig is not None:
+        out["training_loss"] = loss_fig
     return out
 
 

@@ -162,34 +162,30 @@ class LinregSection(Section):
     replicates: int = Field(1000, ge=1, le=100_000)
 
 
-class GmmSection(Section):
+class _DensitySection(Section):
+    """What the two sample-based density families share: data, evaluation, loop sizes."""
+
+    data: Literal["trimodal-1d", "ring-2d", "digits-2d"] = "trimodal-1d"
+    eval_samples: int = Field(400, ge=10, le=5000, description="draws per side for W1/W2")
+    grid: int = Field(200, ge=8, le=2000, description="grid points per axis for TV")
+    n0: int = Field(500, ge=2, le=10**6)
+    generations: int = Field(20, ge=1, le=100_000)
+    replicates: int = Field(6, ge=1, le=10_000)
+    max_n: int = Field(
+        10_000, ge=1, le=10**7, description="cap on n_i of growing schedules (cost grows with n)"
+    )
+
+
+class GmmSection(_DensitySection):
     """Gaussian mixture fitted by EM (scikit-learn) to a multimodal real distribution."""
 
-    data: Literal["trimodal-1d", "ring-2d", "digits-2d"] = "trimodal-1d"
     components: int = Field(3, ge=1, le=64, description="mixture components K")
-    eval_samples: int = Field(400, ge=10, le=5000, description="draws per side for W1/W2")
-    grid: int = Field(200, ge=8, le=2000, description="grid points per axis for TV")
-    n0: int = Field(500, ge=2, le=10**6)
-    generations: int = Field(20, ge=1, le=100_000)
-    replicates: int = Field(6, ge=1, le=10_000)
-    max_n: int = Field(
-        10_000, ge=1, le=10**7, description="cap on n_i of growing schedules (cost grows with n)"
-    )
 
 
-class KdeSection(Section):
+class KdeSection(_DensitySection):
     """Gaussian kernel density estimate (scikit-learn) of a multimodal real distribution."""
 
-    data: Literal["trimodal-1d", "ring-2d", "digits-2d"] = "trimodal-1d"
     bandwidth: float = Field(0.3, gt=0.0, le=100.0, description="kernel bandwidth h", **_F)
-    eval_samples: int = Field(400, ge=10, le=5000, description="draws per side for W1/W2")
-    grid: int = Field(200, ge=8, le=2000, description="grid points per axis for TV")
-    n0: int = Field(500, ge=2, le=10**6)
-    generations: int = Field(20, ge=1, le=100_000)
-    replicates: int = Field(6, ge=1, le=10_000)
-    max_n: int = Field(
-        10_000, ge=1, le=10**7, description="cap on n_i of growing schedules (cost grows with n)"
-    )
 
 
 class NeuralSection(Section):
