@@ -69,6 +69,7 @@ from fmtheory.experiments.base import (
     Section,
     register_experiment,
 )
+from fmtheory.progress import progress_bar
 from fmtheory.tasks.generative import GaussianSpec, ZipfSpec, make_mixture_data
 
 NAME = "self-consuming"
@@ -409,46 +410,6 @@ def _ticks_per_generation(cfg: Config, sizes: Sizes) -> int:
     return 1 if cfg.model in ("gaussian", "linreg") else sizes.replicates
 
 
-class _Bar:
-    """A rich progress bar on stderr (or nothing)."""
-
-    def __init__(self, enabled: bool, total: int, description: str):
-        self._p = None
-        if enabled:
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
-            self._p = Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-                console=Console(stderr=True),
-            )
-            self._p.start()
-            self._task = self._p.add_task(description, total=total)
-
-    def describe(self, text: str) -> None:
-        if self._p is not None:
-            self._p.update(self._task, description=text)
-
-    def tick(self, n: int) -> None:
-        if self._p is not None:
-            self._p.advance(self._task, n)
-
-    def close(self) -> None:
-        if self._p is not None:
-            self._p.stop()
-
-
 def run(config: Config, ctx: RunContext | None = None) -> Result:
     """Run every regime of ``config``; compare with the closed forms (see the module docstring)."""
     ctx = ctx or RunContext()
@@ -456,7 +417,9 @@ def run(config: Config, ctx: RunContext | None = None) -> Result:
     sizes = config.sizes()
     rset = build_regimes(config)
     per_gen = _ticks_per_generation(config, sizes)
-    bar = _Bar(ctx.progress, len(rset.regimes) * sizes.generations * per_gen, NAME)
+    bar = progress_bar(
+        NAME, len(rset.regimes) * sizes.generations * per_gen, unit="fits", enabled=ctx.progress
+    )
     outputs: dict[str, list[LoopOutput]] = {}
     fingerprint = config.model_dump_json()
     try:
@@ -465,10 +428,10 @@ def run(config: Config, ctx: RunContext | None = None) -> Result:
             path = ctx.path(f"self-consuming/regime-{zlib.crc32(regime.label.encode()):08x}.npz")
             done = _load_outputs(path, fingerprint, regime.label)
             if done is None:
-                done = _run_regime(config, sizes, regime, ctx, bar.tick)
+                done = _run_regime(config, sizes, regime, ctx, bar.advance)
                 _save_outputs(path, fingerprint, regime.label, done)
             else:
-                bar.tick(sizes.generations * per_gen)
+                bar.advance(sizes.generations * per_gen)
             outputs[regime.label] = done
     finally:
         bar.close()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from fmtheory.progress import progress_bar
 from fmtheory.train.checkpoint import load_checkpoint, save_checkpoint
 
 __all__ = ["TrainSpec", "TrainResult", "NonFiniteLossError", "train", "lr_at"]
@@ -154,7 +154,7 @@ def train(
             )
             have_good_ckpt = True
 
-    bar = _make_progress(description, spec.steps, start) if progress else None
+    bar = progress_bar(description, spec.steps, start=start, loss=True, enabled=progress)
     model.train()
     t0 = time.perf_counter()
     step = start
@@ -182,8 +182,7 @@ def train(
                     )
                 result.losses.append(float(values.mean()))
                 result.loss_steps.append(step + 1)
-                if bar is not None:
-                    bar.update(step + 1, result.losses[-1])
+                bar.update(step + 1, result.losses[-1])
             if spec.grad_clip is not None:
                 nn.utils.clip_grad_norm_(model.parameters(), spec.grad_clip)
             optimizer.step()
@@ -211,8 +210,7 @@ def train(
     # nothing is saved, and the last periodic checkpoint stays the one to resume from.
     finally:
         interrupt.restore()
-        if bar is not None:
-            bar.close()
+        bar.close()
     result.steps = spec.steps
     result.seconds = time.perf_counter() - t0
     model.eval()
@@ -246,83 +244,3 @@ class _DeferredInterrupt:
         if self._old is not None:
             signal.signal(signal.SIGINT, self._old)
             self._old = None
-
-
-def _make_progress(description: str, total: int, start: int) -> _RichProgress | _LineProgress:
-    """A live rich bar when stderr is a terminal, plain progress lines otherwise (logs, pipes)."""
-    from rich.console import Console
-
-    if Console(stderr=True).is_terminal:
-        return _RichProgress(description, total, start)
-    return _LineProgress(description, total, start)
-
-
-class _LineProgress:
-    """One line on stderr per tenth of the steps, and at least every ``every_s`` seconds."""
-
-    def __init__(self, description: str, total: int, start: int, every_s: float = 30.0):
-        self.description, self.total, self.start = description, total, start
-        self.every_s = every_s
-        self._t0 = self._last = time.perf_counter()
-        self._next_step = start + max(1, total // 10)
-
-    def update(self, step: int, loss: float) -> None:
-        now = time.perf_counter()
-        if step < self._next_step and now - self._last < self.every_s and step < self.total:
-            return
-        self._last = now
-        self._next_step = step + max(1, self.total // 10)
-        elapsed = now - self._t0
-        done = step - self.start
-        left = elapsed / done * (self.total - step) if done > 0 else float("nan")
-        print(
-            f"{self.description}: step {step}/{self.total} ({100 * step / self.total:.0f}%) "
-            f"loss {loss:.4g}  elapsed {_hms(elapsed)}  left {_hms(left)}",
-            file=sys.stderr,
-            flush=True,
-        )
-
-    def close(self) -> None:
-        pass
-
-
-def _hms(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "-:--:--"
-    s = int(round(seconds))
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
-
-
-class _RichProgress:
-    """A rich progress bar on stderr: step, loss, elapsed and time left."""
-
-    def __init__(self, description: str, total: int, start: int):
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self._p = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]}"),
-            TimeElapsedColumn(),
-            TextColumn("left"),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            transient=False,
-        )
-        self._p.start()
-        self._task = self._p.add_task(description, total=total, completed=start, loss="   -   ")
-
-    def update(self, step: int, loss: float) -> None:
-        self._p.update(self._task, completed=step, loss=f"{loss:.4g}")
-
-    def close(self) -> None:
-        self._p.stop()
