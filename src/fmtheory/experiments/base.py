@@ -30,6 +30,7 @@ __all__ = [
     "register_experiment",
     "get_experiment",
     "list_experiments",
+    "set_dotted",
     "TABLE_COLUMNS",
 ]
 
@@ -149,7 +150,7 @@ class Experiment:
         """Preset + dotted overrides (``{"task.dim": 10}`` or ``["task.dim=10"]``) -> validated Config."""
         data = self.preset_dict(preset)
         for key, value in _parse_overrides(overrides):
-            _set_dotted(data, key, value)
+            set_dotted(data, key, value)
         if seed is not None:
             data["seed"] = seed
         return validate_config(self.config_cls, data)
@@ -199,7 +200,11 @@ def _parse_overrides(overrides: dict[str, Any] | Iterable[str] | None) -> list[t
     return out
 
 
-def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    """``data[a][b][c] = value`` for ``key = "a.b.c"`` (sections created as needed, value copied).
+
+    ConfigError when a prefix of ``key`` names a value instead of a section.
+    """
     parts = key.split(".")
     cur = data
     for i, part in enumerate(parts[:-1]):

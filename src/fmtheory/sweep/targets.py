@@ -16,7 +16,13 @@ from typing import Any
 
 import torch
 
-from fmtheory.experiments.base import ConfigError, Experiment, get_experiment, validate_config
+from fmtheory.experiments.base import (
+    ConfigError,
+    Experiment,
+    get_experiment,
+    set_dotted,
+    validate_config,
+)
 from fmtheory.runs.store import RunStore, config_hash
 from fmtheory.sweep.grid import Cell, Grid
 from fmtheory.sweep.jobs import CellJob
@@ -94,14 +100,7 @@ class ExperimentTarget(Target):
             self._preset_data = exp.preset_dict(self.preset)
         data = copy.deepcopy(self._preset_data)
         for key, value in overrides.items():  # as Experiment.make_config sets dotted keys
-            parts = key.split(".")
-            cur = data
-            for i, part in enumerate(parts[:-1]):
-                nxt = cur.setdefault(part, {})
-                if not isinstance(nxt, dict):
-                    raise ConfigError(".".join(parts[: i + 1]), nxt, "is a value, not a section")
-                cur = nxt
-            cur[parts[-1]] = copy.deepcopy(value)
+            set_dotted(data, key, value)
         if seed is not None:
             data["seed"] = seed
         return validate_config(exp.config_cls, data)
