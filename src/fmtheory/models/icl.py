@@ -19,7 +19,7 @@ from torch import nn
 from fmtheory.models.gpt import GPT, GPTConfig, init_gpt_weights
 from fmtheory.models.hooks import HookPoint
 
-__all__ = ["RegressionTransformer", "TokenTransformer", "LAYOUTS"]
+__all__ = ["RegressionTransformer", "TokenTransformer", "LAYOUTS", "build_regression_transformer"]
 
 #: Prompt layouts of :class:`RegressionTransformer`.
 LAYOUTS = ("carry", "pairs", "interleaved")
@@ -176,3 +176,23 @@ class TokenTransformer(nn.Module):
             )
         h = self.backbone(self.wte(ids))  # (B, T, C)
         return self.lm_head(h)  # (B, T, vocab_size)
+
+
+def build_regression_transformer(
+    section: object, *, dim: int, n_points: int
+) -> RegressionTransformer:
+    """The :class:`RegressionTransformer` described by a config section with the fields of
+    ``fmtheory.sections.GPTSection`` (n_layer, n_head, n_embd, attention, layernorm, mask, window,
+    layout), for prompts of up to ``n_points`` pairs of dimension ``dim``."""
+    s = section
+    gpt = GPTConfig(
+        n_layer=s.n_layer,
+        n_head=s.n_head,
+        n_embd=s.n_embd,
+        n_positions=2 * n_points if s.layout == "interleaved" else n_points,
+        attention=s.attention,
+        layernorm=s.layernorm,
+        mask=s.mask,
+        window=s.window,
+    )
+    return RegressionTransformer(dim, n_points, gpt, layout=s.layout)

@@ -1,14 +1,18 @@
-"""One training loop for every experiment, with safetensors checkpoints."""
+"""One training loop for every experiment, with safetensors checkpoints; :func:`fit` is the entry."""
 
 from fmtheory.train.checkpoint import load_model, save_model
+from fmtheory.train.fit import fit, make_generator, seeded
 from fmtheory.train.loop import NonFiniteLossError, TrainResult, TrainSpec, lr_at, train
 
 __all__ = [
     "NonFiniteLossError",
     "TrainResult",
     "TrainSpec",
-    "lr_at",
+    "fit",
     "load_model",
+    "lr_at",
+    "make_generator",
     "save_model",
+    "seeded",
     "train",
 ]
