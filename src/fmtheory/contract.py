@@ -18,7 +18,7 @@ import copy
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +54,7 @@ TABLE_COLUMNS = ("method", "metric", "value", "se", "ci_low", "ci_high", "seed")
 PRESET_DIR = Path(__file__).parent / "experiments" / "presets"
 
 
-class Chapter(str, Enum):
+class Chapter(StrEnum):
     """The chapters of the survey (arXiv:2410.11444), in the order its report follows."""
 
     GENERALIZATION = "generalization"
