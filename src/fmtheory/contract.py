@@ -45,6 +45,9 @@ __all__ = [
     "register_experiment",
     "set_dotted",
     "validate_config",
+    "verdict",
+    "check_counts",
+    "counts_text",
 ]
 
 #: Columns every result table has (grid-point columns such as ``n_context`` come in addition).
@@ -173,19 +176,26 @@ class Check:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Check:
+        """Inverse of :meth:`to_dict`; a check stored by older code (``holds``, no kind) is read
+        as a claim with the status its ``holds`` gave."""
         vals = {}
         for name in ("predicted", "measured"):
             v = d.get(name)
             if v is None and f"{name}_text" in d:
                 v = float(d[f"{name}_text"])
             vals[name] = "" if v is None else v
+        if "status" in d:
+            status, kind, why = d["status"], d["kind"], d.get("why", "")
+        else:
+            status = {True: "holds", False: "fails"}.get(d.get("holds"), "n/a")
+            kind, why = "claim", "recorded by older code, before checks had kinds"
         return cls(
             claim=d["claim"],
             source=d["source"],
-            kind=d["kind"],
+            kind=kind,
             tolerance=d["tolerance"],
-            status=d["status"],
-            why=d.get("why", ""),
+            status=status,
+            why=why,
             **vals,
         )
 
@@ -381,3 +391,36 @@ def _load_all() -> None:
     import importlib
 
     importlib.import_module("fmtheory.experiments")
+
+
+# ---------------------------------------------------------------------------------------------
+def verdict(checks: Iterable[Check]) -> str:
+    """A run's headline verdict, from its ``claim`` checks alone.
+
+    "fails" if any claim check fails; else "inconclusive" if any is inconclusive; else "holds" if
+    any holds; else "n/a" (no claim check applies).  Theory and sanity checks never set it.
+    """
+    statuses = {c.status for c in checks if c.kind == "claim"}
+    for s in ("fails", "inconclusive", "holds"):
+        if s in statuses:
+            return s
+    return "n/a"
+
+
+def check_counts(checks: Iterable[Check]) -> dict[str, dict[str, int]]:
+    """``{kind: {status: count}}`` for every kind and status (zeros included)."""
+    out = {k: dict.fromkeys(STATUSES, 0) for k in KINDS}
+    for c in checks:
+        out[c.kind][c.status] += 1
+    return out
+
+
+def counts_text(checks: Iterable[Check]) -> str:
+    """One line such as "claim: 2 hold, 1 fails · theory: 3 hold · sanity: 2 hold"."""
+    words = {"holds": "hold", "fails": "fail", "inconclusive": "inconclusive", "n/a": "n/a"}
+    parts = []
+    for kind, st in check_counts(checks).items():
+        bits = [f"{n} {words[s]}" for s, n in st.items() if n]
+        if bits:
+            parts.append(f"{kind}: {', '.join(bits)}")
+    return " · ".join(parts) if parts else "no checks"

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import Field
 
-from fmtheory.experiments.base import (
+from fmtheory.contract import (
     Check,
     ConfigError,
     Experiment,
@@ -46,19 +46,23 @@ def run(config: Config, ctx: RunContext | None = None) -> Result:
             os._exit(7)
     value = config.scale * config.x + 0.01 * config.seed
     table = pd.DataFrame(
-        [dict(method="m", metric="err", value=value, ci_low=value - 0.1, ci_high=value + 0.1,
-              seed=config.seed)]
+        [dict(method="m", metric="err", value=value, se=0.05, ci_low=value - 0.1,
+              ci_high=value + 0.1, seed=config.seed, x=config.x)]
     )  # fmt: skip
     if ctx is not None and ctx.workdir is not None:
         ctx.path("artifact.bin").write_bytes(bytes([config.x % 256]) * 16)
-    checks = [
-        Check("x is small", "test", "< 3", config.x, "x < 3", config.x < 3),
-        Check("always n/a", "test", "n/a", "n/a", "", None),
+    return Result(table=table, checks=checks(table, config), figures={})
+
+
+def checks(table: pd.DataFrame, config: Config) -> list[Check]:
+    x = int(table["x"].iloc[0])
+    return [
+        Check("x is small", "test", "claim", "< 3", x, "x < 3", "holds" if x < 3 else "fails"),
+        Check("always n/a", "test", "sanity", "n/a", "n/a", "", "n/a", why="never applies"),
     ]
-    return Result(table=table, checks=checks, figures={})
 
 
-def headline(table: pd.DataFrame) -> dict[str, float]:
+def headline(table: pd.DataFrame, config: Config) -> dict[str, float]:
     return {"err": float(table["value"].iloc[0])}
 
 
@@ -79,7 +83,7 @@ try:
 except ConfigError:
     EXPERIMENT = register_experiment(
         _TestExperiment(
-            name=NAME, claim="a test experiment", source="tests", config_cls=Config, run=run,
-            figures=lambda table: {}, headline=headline,
+            name=NAME, claim="a test experiment", source="tests", chapter="dynamics",
+            config_cls=Config, run=run, checks=checks, figures=lambda table: {}, headline=headline,
         )
     )  # fmt: skip

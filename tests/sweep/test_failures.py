@@ -25,7 +25,7 @@ def failing_exp():
     """Register the test experiment here and (through PYTHONPATH) in the worker processes."""
     import importlib
 
-    from fmtheory.experiments import base
+    from fmtheory import contract as base
 
     mp = pytest.MonkeyPatch()
     mp.syspath_prepend(str(HERE))
@@ -72,8 +72,11 @@ def test_each_failure_is_recorded_with_its_error(failed_sweep):
     ok1, ok4 = _row(t, "ok", 1), _row(t, "ok", 4)
     assert ok1["status"] == ok4["status"] == "complete"
     assert ok1["err"] == 0.5 and ok4["err"] == 2.0  # headline: scale * x + 0.01 * seed
-    assert ok1["checks_ok"] and not ok4["checks_ok"]  # "x is small" holds at 1, fails at 4
-    assert (ok1["checks_hold"], ok1["checks_fail"], ok1["checks_na"]) == (1, 0, 1)
+    assert ok1["claims_ok"] and not ok4["claims_ok"]  # "x is small" holds at 1, fails at 4
+    assert (ok1["claims_hold"], ok1["claims_fail"], ok1["claims_undecided"]) == (1, 0, 0)
+    assert ok1["verdict"] == "holds" and ok4["verdict"] == "fails"
+    assert ok1["other_checks"] == "sanity: 1 n/a"
+    assert ok1["check_1"] == "holds" and ok4["check_1"] == "fails" and ok1["check_2"] == "n/a"
     assert "ValueError: boom at x=1" in _row(t, "raise", 1)["error"]
     assert "NonFiniteLossError" in _row(t, "nan", 4)["error"]
     crash = _row(t, "crash", 1)

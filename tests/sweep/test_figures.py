@@ -39,9 +39,9 @@ def _cells(axes: dict[str, list], fail_at=None) -> tuple:
             failed = fail_at is not None and point == fail_at and seed == 0
             rows.append({"cell": i, **point, "seed": seed, "status": "failed" if failed else "complete",
                          "cached": False, "seconds": 1.0, "err": None if failed else err,
-                         "checks_hold": None if failed else int(err < 4),
-                         "checks_fail": None if failed else int(err >= 4), "checks_na": 0,
-                         "checks_ok": None if failed else bool(err < 4),
+                         "claims_hold": None if failed else int(err < 4),
+                         "claims_fail": None if failed else int(err >= 4), "claims_undecided": 0,
+                         "claims_ok": None if failed else bool(err < 4),
                          "check_1": None if failed else bool(err < 4), "hash": f"h{i}",
                          "run_dir": None, "error": "boom" if failed else None})  # fmt: skip
             i += 1
@@ -70,16 +70,16 @@ def test_heat_map_values_and_check_fractions():
 
 def test_figures_per_grid_shape(tmp_path):
     t2, s2 = _cells({"a": [1, 2], "b": [1, 2, 3]})
-    assert sorted(sweep_figures(t2, s2)) == ["heatmap_checks_hold", "heatmap_err"]
+    assert sorted(sweep_figures(t2, s2)) == ["heatmap_claims_hold", "heatmap_err"]
     t3, s3 = _cells({"a": [1, 2], "b": [1, 2], "c": [1, 3]})
     assert sorted(sweep_figures(t3, s3)) == sorted(
         f"heatmap_{m}__{y}_vs_{x}"
-        for m in ("err", "checks_hold")
+        for m in ("err", "claims_hold")
         for x, y in (("a", "b"), ("a", "c"), ("b", "c"))
     )
     t1, s1 = _cells({"a": [1, 2, 4]})
     figs = sweep_figures(t1, s1)
-    assert sorted(figs) == ["line_checks_hold", "line_err"]
+    assert sorted(figs) == ["line_claims_hold", "line_err"]
     line = figs["line_err"].axes[0].lines[0]
     assert list(line.get_xdata()) == [1, 2, 4]
     assert np.allclose(line.get_ydata(), [2, 3, 5])  # mean over seeds of a + seed
@@ -102,7 +102,7 @@ def test_report_from_cells_file_alone(tmp_path):
         0,
         0,
     ]
-    assert summ.loc[0, "checks_hold_fraction"] == 1.0
+    assert summ.loc[0, "claims_hold_fraction"] == 1.0
 
 
 def test_progress_counts():

@@ -29,7 +29,7 @@ def local_ray():
     """One local Ray instance for the module; worker processes can import the test experiment."""
     import importlib
 
-    from fmtheory.experiments import base
+    from fmtheory import contract as base
 
     mp = pytest.MonkeyPatch()
     mp.syspath_prepend(str(HERE))

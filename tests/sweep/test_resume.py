@@ -82,10 +82,11 @@ def test_cells_are_ordinary_runs(reference):
         rec = execute(exp, config, root=root)  # `fmtheory run` with the same config: cached
         assert rec.cached and str(rec.run_dir) == row["run_dir"] and rec.hash == row["hash"]
         assert exp.headline(rec.run.table)["transformer_err"] == row["transformer_err"]
-        assert row["checks_hold"] + row["checks_fail"] + row["checks_na"] == len(rec.run.checks)
+        claims = [c for c in rec.run.checks if c.kind == "claim"]
+        assert row["claims_hold"] + row["claims_fail"] + row["claims_undecided"] == len(claims)
         assert (rec.run_dir / "model.safetensors").is_file()
     figs = sorted(p.name for p in (Path(t.attrs["sweep_dir"]) / "figures").iterdir())
-    assert figs == ["line_bayes_err.png", "line_checks_hold.png", "line_transformer_err.png",
+    assert figs == ["line_bayes_err.png", "line_claims_hold.png", "line_transformer_err.png",
                     "line_transformer_over_bayes.png"]  # fmt: skip
 
 

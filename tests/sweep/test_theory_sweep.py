@@ -35,7 +35,7 @@ def test_cells_equal_the_formula(ols_sweep):
         expected = evaluate("ols-risk", d=int(row["d"]), k=int(row["k"]), sigma=0.5).value
         assert row["value"] == expected or (np.isinf(expected) and np.isinf(row["value"]))
     assert t["seed"].isna().all()  # an exact formula has no seed
-    assert t["run_dir"].isna().all() and t["checks_ok"].isna().all()
+    assert t["run_dir"].isna().all() and t["claims_ok"].isna().all()
 
 
 def test_sweep_folder(ols_sweep):

@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from fmtheory.cli.common import UsageError, err_console, print_json
-from fmtheory.experiments import list_experiments
+from fmtheory.contract import list_experiments
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from rich.table import Table
-
 from fmtheory.cli.common import UsageError, out_console, print_json
 from fmtheory.errors import ConfigError
 from fmtheory.theory import get_formula, list_formulas
@@ -20,6 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("name", metavar="NAME|list")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--long", action="store_true", help="with list: parameters and source of each")
     p.set_defaults(func=_run, accepts_extra=True)
 
 
@@ -48,7 +47,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.name == "list":
         if args.extra:
             raise UsageError(f"theory list takes no parameters, got {' '.join(args.extra)}")
-        return _list(args.json)
+        return _list(args.json, args.long)
     try:
         f = get_formula(args.name)
     except ValueError as e:
@@ -77,7 +76,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _list(as_json: bool) -> int:
+def _list(as_json: bool, long: bool = False) -> int:
     formulas = list_formulas()
     if as_json:
         print_json(
@@ -100,9 +99,18 @@ def _list(as_json: bool) -> int:
             ]
         )
         return 0
-    t = Table("name", "parameters", "what", "source", show_lines=True)
+    con = out_console()
+    width = max((len(f.name) for f in formulas), default=0)
     for f in formulas:
-        ps = ", ".join(p.name if p.default is None else f"{p.name}={p.default:g}" for p in f.params)
-        t.add_row(f.name, ps, f.summary, f.source)
-    out_console().print(t)
+        if long:
+            ps = ", ".join(
+                p.name if p.default is None else f"{p.name}={p.default:g}" for p in f.params
+            )
+            con.print(f"{f.name}", highlight=False)
+            con.print(f"    {f.summary}", highlight=False)
+            con.print(f"    parameters: {ps}; source: {f.source}", highlight=False)
+        else:
+            n = max(20, 76 - width)
+            what = f.summary if len(f.summary) <= n else f.summary[: n - 1].rstrip() + "…"
+            con.print(f"{f.name:<{width}}  {what}", highlight=False)
     return 0

@@ -1,7 +1,10 @@
-"""One module per claim. Importing this package registers every experiment."""
+"""One module (or subpackage) per claim. Importing this package registers every experiment.
+
+The contract they implement lives in :mod:`fmtheory.contract` (torch-free).
+"""
 
 from fmtheory._discover import import_submodules
-from fmtheory.experiments.base import (
+from fmtheory.contract import (
     Check,
     ConfigError,
     Experiment,
@@ -14,7 +17,7 @@ from fmtheory.experiments.base import (
 )
 
 # Every module of this package registers its experiment on import: a new claim is a new file.
-import_submodules(__name__, skip=("base",))
+import_submodules(__name__)
 
 __all__ = [
     "Check",

@@ -11,9 +11,16 @@ from typing import Any
 import pandas as pd
 
 from fmtheory.atomic import write_bytes
-from fmtheory.experiments.base import Check
+from fmtheory.contract import KINDS, Check, counts_text, verdict
 
-__all__ = ["figure_png", "render_report", "checks_table_html", "summary_table", "write_figures"]
+__all__ = [
+    "checks_table_html",
+    "figure_png",
+    "ordered_checks",
+    "render_report",
+    "summary_table",
+    "write_figures",
+]
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1100px;margin:2em auto;
@@ -22,7 +29,9 @@ h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em}
 table{border-collapse:collapse;font-size:.85em;margin:.5em 0}
 td,th{border:1px solid #ccc;padding:.25em .5em;text-align:right}th{background:#f4f4f4}
 td.l,th.l{text-align:left}
-.holds{background:#e6f4ea}.fails{background:#fce8e6}.na{background:#f1f3f4}
+.holds{background:#e6f4ea}.fails{background:#fce8e6}.inconclusive{background:#fff4d6}
+.na{background:#f1f3f4}.stale{background:#fff4d6;border:1px solid #e0b000;padding:.5em}
+.verdict{font-size:1.1em;padding:.2em .5em;border:1px solid #999}
 img{max-width:100%;border:1px solid #eee}
 pre{background:#f7f7f7;padding:.6em;overflow:auto;font-size:.8em}
 """
@@ -41,31 +50,47 @@ def _fmt(v: Any) -> str:
     return html.escape(str(v))
 
 
+_STATUS_TEXT = {
+    "holds": "✓ holds",
+    "fails": "✗ FAILS",
+    "inconclusive": "? inconclusive",
+    "n/a": "– n/a",
+}
+_STATUS_CLASS = {"holds": "holds", "fails": "fails", "inconclusive": "inconclusive", "n/a": "na"}
+
+
+def ordered_checks(checks: list[Check]) -> list[Check]:
+    """Claim checks first, then theory, then sanity (stable within a kind)."""
+    return sorted(checks, key=lambda c: KINDS.index(c.kind))
+
+
 def checks_table_html(checks: list[Check]) -> str:
+    """The checks as an HTML table, claim checks first; the status is written, not only coloured."""
     rows = []
-    for c in checks:
-        verdict, cls = {True: ("holds", "holds"), False: ("FAILS", "fails")}.get(
-            c.holds, ("n/a", "na")
-        )
+    for c in ordered_checks(checks):
+        note = f"<br><small>{html.escape(c.why)}</small>" if c.why else ""
         rows.append(
-            f"<tr class='{cls}'><td class='l'>{html.escape(c.claim)}</td>"
+            f"<tr class='{_STATUS_CLASS[c.status]}'><td class='l'>{html.escape(c.kind)}</td>"
+            f"<td class='l'>{html.escape(c.claim)}</td>"
             f"<td class='l'>{html.escape(c.source)}</td><td>{_fmt(c.predicted)}</td>"
             f"<td>{_fmt(c.measured)}</td><td class='l'>{html.escape(c.tolerance)}</td>"
-            f"<td><b>{verdict}</b></td></tr>"
+            f"<td><b>{_STATUS_TEXT[c.status]}</b>{note}</td></tr>"
         )
     head = (
-        "<tr><th class='l'>claim</th><th class='l'>source</th><th>predicted</th>"
-        "<th>measured</th><th class='l'>tolerance (fixed before the run)</th><th>verdict</th></tr>"
+        "<tr><th class='l'>kind</th><th class='l'>claim</th><th class='l'>source</th>"
+        "<th>predicted</th><th>measured</th><th class='l'>tolerance (fixed before the run)</th>"
+        "<th>status</th></tr>"
     )
     return f"<table>{head}{''.join(rows)}</table>"
 
 
 def summary_table(table: pd.DataFrame, max_rows: int = 400) -> pd.DataFrame:
     """The result table averaged over seeds, one row per (method, grid point, metric)."""
-    keys = [c for c in table.columns if c not in ("value", "ci_low", "ci_high", "seed")]
+    vals = [c for c in ("value", "se", "ci_low", "ci_high") if c in table.columns]
+    keys = [c for c in table.columns if c not in (*vals, "seed")]
     if not keys:
         return table
-    out = table.groupby(keys, sort=False, dropna=False)[["value", "ci_low", "ci_high"]].mean()
+    out = table.groupby(keys, sort=False, dropna=False)[vals].mean()
     return out.reset_index().head(max_rows)
 
 
@@ -79,18 +104,35 @@ def render_report(
     figures: dict[str, bytes],
     config: dict[str, Any] | None = None,
     meta: dict[str, Any] | None = None,
+    stale: bool = False,
 ) -> str:
-    """One HTML page: claim, verdicts, figures, summary table, config."""
+    """One HTML page: claim, headline verdict (claim checks), every check by kind, figures, the
+    summary table, config and run metadata (model label, code version)."""
     import yaml
 
-    n_hold = sum(c.holds is True for c in checks)
-    n_fail = sum(c.holds is False for c in checks)
+    meta = meta or {}
+    v = verdict(checks)
+    model = meta.get("model") or ""
+    code = meta.get("code") or {}
     parts = [
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
-        f"<style>{_CSS}</style></head><body>",
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
-        f"<p><b>Claim.</b> {html.escape(claim)}<br><b>Source.</b> {html.escape(source)}</p>",
-        f"<h2>Checks: {n_hold} hold, {n_fail} fail, {len(checks) - n_hold - n_fail} n/a</h2>",
+        f"<p><b>Claim.</b> {html.escape(claim)}<br><b>Source.</b> {html.escape(source)}"
+        + (f"<br><b>Model.</b> {html.escape(model)}" if model else "")
+        + (f"<br><b>Code.</b> fmtheory {html.escape(str(code.get('fmtheory', '')))}, source "
+           f"{html.escape(str(code.get('source_hash', '')))}"
+           + (f", commit {html.escape(str(code.get('commit'))[:12])}" if code.get("commit") else "")
+           + (" (uncommitted changes)" if code.get("dirty") else "") if code else "")
+        + "</p>",
+    ]  # fmt: skip
+    if stale:
+        parts.append("<p class='stale'><b>Stale:</b> this table was made by other code than the "
+                     "installed one; rerun with <code>--force</code>.</p>")  # fmt: skip
+    parts += [
+        f"<h2>Verdict: <span class='verdict {_STATUS_CLASS[v]}'>{_STATUS_TEXT[v]}</span></h2>",
+        f"<p>From the claim checks (the trained model against theory or the paper). "
+        f"All checks: {html.escape(counts_text(checks))}.</p>",
         checks_table_html(checks),
     ]
     for name, png in figures.items():
@@ -107,6 +149,7 @@ def render_report(
             "<h2>Config</h2><pre>" + html.escape(yaml.safe_dump(config, sort_keys=False)) + "</pre>"
         )
     if meta:
+        meta = {k: v for k, v in meta.items() if k != "files"}
         parts.append(
             "<h2>Run</h2><pre>" + html.escape(yaml.safe_dump(meta, sort_keys=False)) + "</pre>"
         )

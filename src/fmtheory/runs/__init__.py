@@ -1,6 +1,14 @@
-"""The run store: folders + SQLite index, cached by config hash, resumable."""
+"""The run store: folders + SQLite index, cached by config hash and code version, resumable.
 
-from fmtheory.runs.execute import ComputedRun, RunRecord, commit, compute, execute, rerender_report
+``fmtheory.runs.store`` is torch-free; :mod:`fmtheory.runs.engine` (which runs experiments) is
+imported on first use of its names.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from fmtheory.runs.store import (
     CorruptRunError,
     RunStatus,
@@ -11,18 +19,21 @@ from fmtheory.runs.store import (
     run_status,
 )
 
+_LAZY = ("ComputedRun", "RunRecord", "commit", "compute", "execute", "recheck", "rerender_report")
+
 __all__ = [
-    "ComputedRun",
     "CorruptRunError",
-    "RunRecord",
     "RunStatus",
     "RunStore",
     "StoredRun",
-    "commit",
-    "compute",
     "config_hash",
-    "execute",
     "load_run",
-    "rerender_report",
     "run_status",
+    *_LAZY,
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module("fmtheory.runs.engine"), name)
+    raise AttributeError(f"module 'fmtheory.runs' has no attribute {name!r}")

@@ -1,5 +1,8 @@
 """The run store: a folder per run plus an SQLite index (WAL mode), cached by config hash.
 
+Torch-free.  A run records the code that made it (``manifest.json`` → ``code``); a run made by other
+code is *stale*: it is recomputed rather than returned as identical, or shown marked as stale.
+
 Folder ``ROOT/<experiment>-<hash12>/`` holds ``config.yaml``, ``results.parquet``, ``checks.json``,
 ``figures/*.png``, ``report.html``, artifacts such as ``model.safetensors``, a ``checkpoints/`` folder
 while the run is in progress, and — written last — ``manifest.json`` with the SHA-256 of every file.
@@ -21,7 +24,8 @@ import pandas as pd
 import yaml
 
 from fmtheory.atomic import sha256, write_json
-from fmtheory.experiments.base import Check
+from fmtheory.contract import Check
+from fmtheory.version import is_current
 
 __all__ = [
     "config_hash",
@@ -97,7 +101,11 @@ def write_manifest(run_dir: Path, meta: dict[str, Any]) -> None:
 
 @dataclass
 class StoredRun:
-    """A complete run read back from disk."""
+    """A complete run read back from disk.
+
+    ``code``: the code version that made it (manifest ``code``: fmtheory version, source hash,
+    commit, dirty flag); ``stale``: it was made by other code than the installed one.
+    """
 
     run_dir: Path
     experiment: str
@@ -105,6 +113,14 @@ class StoredRun:
     table: pd.DataFrame
     checks: list[Check]
     manifest: dict[str, Any]
+
+    @property
+    def code(self) -> dict[str, Any]:
+        return dict(self.manifest.get("code") or {})
+
+    @property
+    def stale(self) -> bool:
+        return not is_current(self.manifest.get("code"))
 
 
 def load_run(run_dir: Path) -> StoredRun:

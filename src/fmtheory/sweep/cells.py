@@ -9,9 +9,11 @@ Columns, in order::
     cached                    read back from the store (True) or computed by this sweep (False)
     seconds                   compute time of the run
     <metric> ...              headline metrics (Experiment.headline; theory cells: value, stderr)
-    checks_hold/fail/na       how many checks hold / fail / do not apply
-    checks_ok                 True: no check fails and at least one holds; False: one fails
-    check_1 ... check_K       each check's verdict (True / False / null), claims in the metadata
+    verdict                   the run's headline verdict from its claim checks (contract.verdict)
+    claims_hold/fail/undecided  how many claim checks hold / fail / are inconclusive or n/a
+    other_checks              the theory and sanity checks, counted (e.g. "theory: 2 hold")
+    claims_ok                 True: the verdict is holds; False: fails; null: inconclusive or n/a
+    check_1 ... check_K       each check's status (holds / fails / inconclusive / n/a)
     hash, run_dir, error      the run store's key and folder; the error of a failed cell
 
 The sweep's description (target, axes and their values, seeds, metric names, check claims) is stored
@@ -30,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from fmtheory.atomic import atomic_write
+from fmtheory.contract import counts_text, verdict
 from fmtheory.runs.store import StoredRun
 
 __all__ = [
@@ -45,8 +48,8 @@ __all__ = [
 
 META_KEY = b"fmtheory.sweep"
 RESERVED = (
-    "cell", "seed", "status", "cached", "seconds", "checks_hold", "checks_fail", "checks_na",
-    "checks_ok", "hash", "run_dir", "error",
+    "cell", "seed", "status", "cached", "seconds", "verdict", "claims_hold", "claims_fail",
+    "claims_undecided", "other_checks", "claims_ok", "hash", "run_dir", "error",
 )  # fmt: skip
 #: at most this many fallback metrics (one per method x metric) when an experiment has no headline
 MAX_FALLBACK_METRICS = 24
@@ -63,13 +66,13 @@ class SweepCells:
 def experiment_metrics(experiment: Any, run: StoredRun) -> tuple[dict[str, float], str | None]:
     """Headline metrics of a stored run, and an error note if the headline could not be computed.
 
-    Uses ``experiment.headline(table)``; an experiment without one gets the mean ``value`` of every
+    Uses ``experiment.headline(table, config)`` (the stored config, validated); an experiment without one gets the mean ``value`` of every
     (method, metric) pair, named ``method/metric`` (at most 24), so any experiment can be swept.
     """
     table = run.table
     try:
         if getattr(experiment, "headline", None) is not None:
-            out = experiment.headline(table)
+            out = experiment.headline(table, experiment.validate(run.config))
         else:
             g = table.groupby(["method", "metric"], sort=False)["value"].mean()
             out = {f"{m}/{k}": v for (m, k), v in list(g.items())[:MAX_FALLBACK_METRICS]}
@@ -86,18 +89,21 @@ def _float(v: Any) -> float:
 
 
 def check_summary(checks: list[Any]) -> dict[str, Any]:
-    """Counts, the overall verdict and each check's verdict (``check_1`` ...)."""
-    hold = sum(c.holds is True for c in checks)
-    fail = sum(c.holds is False for c in checks)
-    ok = False if fail else (True if hold else None)
+    """The headline verdict (claim checks), counts by kind, and each check's status (``check_1`` ...)."""
+    claims = [c for c in checks if c.kind == "claim"]
+    hold = sum(c.status == "holds" for c in claims)
+    fail = sum(c.status == "fails" for c in claims)
+    v = verdict(checks)
     out: dict[str, Any] = {
-        "checks_hold": hold,
-        "checks_fail": fail,
-        "checks_na": len(checks) - hold - fail,
-        "checks_ok": ok,
+        "verdict": v,
+        "claims_hold": hold,
+        "claims_fail": fail,
+        "claims_undecided": len(claims) - hold - fail,
+        "other_checks": counts_text([c for c in checks if c.kind != "claim"]),
+        "claims_ok": {"holds": True, "fails": False}.get(v),
     }
     for i, c in enumerate(checks, 1):
-        out[f"check_{i}"] = c.holds
+        out[f"check_{i}"] = c.status
     return out
 
 
@@ -109,19 +115,20 @@ def build_table(rows: list[dict[str, Any]], spec: dict[str, Any]) -> pd.DataFram
     checks = [f"check_{i}" for i in range(1, n_checks + 1)]
     cols = (
         ["cell", *axes, "seed", "status", "cached", "seconds", *metrics]
-        + ["checks_hold", "checks_fail", "checks_na", "checks_ok", *checks]
+        + ["verdict", "claims_hold", "claims_fail", "claims_undecided", "other_checks", "claims_ok"]
+        + checks
         + ["hash", "run_dir", "error"]
     )
     df = pd.DataFrame([{c: r.get(c) for c in cols} for r in rows], columns=cols)
     df["cell"] = df["cell"].astype("int64")
     df["seed"] = df["seed"].astype("Int64")
-    for c in ("status", "hash", "run_dir", "error"):
+    for c in ("status", "hash", "run_dir", "error", "verdict", "other_checks", *checks):
         df[c] = df[c].astype("string")
     for c in ["seconds", *metrics]:
         df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
-    for c in ("checks_hold", "checks_fail", "checks_na"):
+    for c in ("claims_hold", "claims_fail", "claims_undecided"):
         df[c] = df[c].astype("Int64")
-    for c in ["cached", "checks_ok", *checks]:
+    for c in ["cached", "claims_ok"]:
         df[c] = df[c].astype("boolean")
     for a in axes:
         df[a] = _axis_column(df[a])

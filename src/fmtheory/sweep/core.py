@@ -25,7 +25,7 @@ import yaml
 
 from fmtheory import __version__
 from fmtheory.atomic import write_text
-from fmtheory.experiments.base import ConfigError, Experiment
+from fmtheory.contract import ConfigError, Experiment
 from fmtheory.runs.store import CorruptRunError, RunStore, load_run
 from fmtheory.sweep.cells import (
     RESERVED,
@@ -95,7 +95,7 @@ def plan(
 ) -> SweepPlan:
     """Validate a sweep completely (target, grid, every cell's config) without writing anything.
 
-    Raises :class:`~fmtheory.experiments.base.ConfigError` naming the field on any bad input,
+    Raises :class:`~fmtheory.contract.ConfigError` naming the field on any bad input,
     including a grid of more than ``MAX_CELLS`` (10,000) cells without ``yes=True``.
     """
     dev = _device(device)
@@ -264,6 +264,8 @@ def _resolve_stored(
             run = load_run(run_dir)
         except CorruptRunError:
             return None  # corrupt: recompute (execute clears the folder first)
+        if run.stale:
+            return None  # made by other code: recompute
         o = CellOutcome(job.index, "complete", job.hash, cached=True,
                         seconds=run.manifest.get("seconds"), run_dir=str(run_dir))  # fmt: skip
         return _row(plan, job, cells[job.index].point, o, run=run)

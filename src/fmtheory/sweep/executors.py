@@ -34,7 +34,7 @@ from multiprocessing.connection import wait as mp_wait
 from pathlib import Path
 from typing import Any
 
-from fmtheory.experiments.base import ConfigError
+from fmtheory.contract import ConfigError
 from fmtheory.sweep.jobs import CellJob, CellOutcome
 from fmtheory.sweep.worker import describe_error, run_local
 
@@ -417,7 +417,7 @@ def _commit(job: CellJob, res: Any, root: Path) -> CellOutcome:
                 job.hash, job.target, store.run_dir(job.target, job.hash), "failed", error=res.error
             )
         return res
-    from fmtheory.experiments.base import get_experiment
+    from fmtheory.contract import get_experiment
     from fmtheory.runs import commit
 
     try:

@@ -1,9 +1,9 @@
 """Phase diagrams and line plots of a sweep, drawn from the cells table alone.
 
 - every pair of axes: a heat map of each metric (mean over seeds, and over any other axes), each
-  square annotated with the fraction of seeds whose checks hold, plus a heat map of that fraction;
+  square annotated with the fraction of seeds whose claims hold, plus a heat map of that fraction;
 - one axis: each metric against the axis, mean over seeds with a 95% interval
-  (mean ± 1.96·sd/√n over seeds), plus the fraction of seeds whose checks hold.
+  (mean ± 1.96·sd/√n over seeds), plus the fraction of seeds whose claims hold.
 
 Grey squares are failed cells or non-finite values.
 """
@@ -94,15 +94,15 @@ def phase_diagram(
 ) -> Any:
     """A heat map of ``metric`` (mean over rows per square) over axes ``x`` (columns) and ``y``.
 
-    ``metric=None`` draws the fraction of seeds whose checks hold.  Each square is annotated with
-    its value and, when the cells have checks, ``k/n`` seeds whose checks hold.
+    ``metric=None`` draws the fraction of seeds whose claims hold.  Each square is annotated with
+    its value and, when the cells have checks, ``k/n`` seeds whose claims hold.
     """
     import matplotlib.pyplot as plt
     from matplotlib.colors import LogNorm, Normalize
 
     xl, yl = axis_labels(x_values), axis_labels(y_values)
     df = cells.assign(_x=_norm_col(cells[x]), _y=_norm_col(cells[y]))
-    ok = df["checks_ok"]
+    ok = df["claims_ok"]
     df = df.assign(_hold=ok.fillna(False).astype(float), _verdict=ok.notna().astype(float))
     grid = np.full((len(yl), len(xl)), np.nan)
     hold = np.zeros_like(grid)
@@ -143,7 +143,7 @@ def phase_diagram(
     _ticks(ax.yaxis, yl, rotate=False)
     ax.set_xlabel(x)
     ax.set_ylabel(y)
-    label = metric if metric is not None else "fraction of seeds whose checks hold"
+    label = metric if metric is not None else "fraction of seeds whose claims hold"
     fig.colorbar(im, ax=ax, label=label)
     if len(xl) <= _ANNOTATE_MAX and len(yl) <= _ANNOTATE_MAX:
         for i, j in itertools.product(range(len(yl)), range(len(xl))):
@@ -163,7 +163,7 @@ def phase_diagram(
         and len(xl) <= _ANNOTATE_MAX
         and len(yl) <= _ANNOTATE_MAX
     ):
-        notes.append("k/n ✓: seeds whose checks hold")
+        notes.append("k/n ✓: seeds whose claims hold")
     if not np.isfinite(grid).all():
         notes.append("grey: failed cells or non-finite values")
     if notes:
@@ -212,7 +212,7 @@ def _hold_line(cells: pd.DataFrame, axis: str, values: list[Any], title: str) ->
     df = cells.assign(_x=_norm_col(cells[axis]))
     xs, fr = [], []
     for i, (lab, v) in enumerate(zip(labels, values, strict=True)):
-        g = df[df["_x"] == lab]["checks_ok"].dropna()
+        g = df[df["_x"] == lab]["claims_ok"].dropna()
         if len(g):
             xs.append(float(v) if numeric else i)
             fr.append(float(g.astype(bool).mean()))
@@ -220,7 +220,7 @@ def _hold_line(cells: pd.DataFrame, axis: str, values: list[Any], title: str) ->
     ax.plot(xs, fr, marker="o", color="tab:green")
     ax.set_ylim(-0.05, 1.05)
     ax.set_xlabel(axis)
-    ax.set_ylabel("fraction of seeds\nwhose checks hold")
+    ax.set_ylabel("fraction of seeds\nwhose claims hold")
     if not numeric:
         ax.set_xticks(range(len(labels)), labels)
     ax.grid(alpha=0.3)
@@ -233,7 +233,7 @@ def sweep_figures(cells: pd.DataFrame, spec: dict[str, Any]) -> dict[str, Any]:
     """Every figure of a sweep, by file name (without .png), from the cells table and its spec."""
     axes = [(a["key"], list(a["values"])) for a in spec["grid"]["axes"]]
     metrics = [m for m in spec.get("metrics", []) if m in cells.columns][:MAX_METRICS]
-    has_checks = bool(cells["checks_ok"].notna().any()) if len(cells) else False
+    has_checks = bool(cells["claims_ok"].notna().any()) if len(cells) else False
     target = spec.get("target", "")
     # cells of an experiment always have a seed; a formula only when it is Monte Carlo
     seeded = spec["grid"].get("seeds") is not None or spec.get("kind") != "theory"
@@ -243,7 +243,7 @@ def sweep_figures(cells: pd.DataFrame, spec: dict[str, Any]) -> dict[str, Any]:
         for m in metrics:
             out[f"line_{_safe(m)}"] = _line(cells, key, values, m, f"{target}: {m} vs {key}")
         if has_checks:
-            out["line_checks_hold"] = _hold_line(cells, key, values, f"{target}: checks vs {key}")
+            out["line_claims_hold"] = _hold_line(cells, key, values, f"{target}: checks vs {key}")
     for (i, (kx, vx)), (j, (ky, vy)) in itertools.combinations(enumerate(axes), 2):
         others = [k for n, (k, _) in enumerate(axes) if n not in (i, j)]
         over = ", ".join((["seeds"] if seeded else []) + others)
@@ -254,9 +254,9 @@ def sweep_figures(cells: pd.DataFrame, spec: dict[str, Any]) -> dict[str, Any]:
                 title=f"{target}: {m}" + (f" (mean over {over})" if over else ""),
             )  # fmt: skip
         if has_checks:
-            out[f"heatmap_checks_hold{suffix}"] = phase_diagram(
+            out[f"heatmap_claims_hold{suffix}"] = phase_diagram(
                 cells, x=kx, y=ky, x_values=vx, y_values=vy, metric=None,
-                title=f"{target}: fraction of seeds whose checks hold"
+                title=f"{target}: fraction of seeds whose claims hold"
                 + (f" (over {over})" if over else ""),
             )  # fmt: skip
     return out

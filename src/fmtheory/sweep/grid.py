@@ -11,7 +11,7 @@ So ``task.dim=2:10:2,20`` is 2, 4, 6, 8, 10, 20.  Seeds are ``A..B`` (inclusive)
 or a single seed ``5`` (that seed, not five of them).
 
 The cells of a grid are the product of its axes (the first axis varies slowest) times its seeds.
-Every error is a :class:`~fmtheory.experiments.base.ConfigError` naming the field, the value and
+Every error is a :class:`~fmtheory.contract.ConfigError` naming the field, the value and
 what is allowed, raised before any cell starts.
 """
 
@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from fmtheory.experiments.base import ConfigError
+from fmtheory.contract import ConfigError
 
 __all__ = [
     "MAX_CELLS",

@@ -26,6 +26,8 @@ class CellJob:
     #: a module to import before looking the experiment up, for experiments registered outside
     #: ``fmtheory.experiments`` (importing it registers them); None for the package's own
     module: str | None = None
+    #: the preset the config came from (recorded in the run's manifest), when known
+    preset: str | None = None
 
 
 @dataclass

@@ -33,14 +33,14 @@ _MAX_TABLE_ROWS = 500
 
 def summary_by_point(cells: pd.DataFrame, spec: dict[str, Any]) -> pd.DataFrame:
     """One row per grid point: metrics averaged over complete seeds, seeds done / failed, and
-    the fraction of seeds whose checks hold."""
+    the fraction of seeds whose claims hold."""
     axes = [a["key"] for a in spec["grid"]["axes"]]
     metrics = [m for m in spec.get("metrics", []) if m in cells.columns]
     df = cells.copy()
     df["_complete"] = df["status"] == "complete"
     df["_failed"] = df["status"] == "failed"
-    df["_hold"] = df["checks_ok"].fillna(False).astype(float)
-    df["_verdict"] = df["checks_ok"].notna().astype(float)
+    df["_hold"] = df["claims_ok"].fillna(False).astype(float)
+    df["_verdict"] = df["claims_ok"].notna().astype(float)
     for m in metrics:
         df[m] = df[m].where(df["_complete"])
     keys = axes or None
@@ -52,7 +52,7 @@ def summary_by_point(cells: pd.DataFrame, spec: dict[str, Any]) -> pd.DataFrame:
     out["seeds_complete"] = g["_complete"].sum().astype(int)
     out["seeds_failed"] = g["_failed"].sum().astype(int)
     verdicts = g["_verdict"].sum()
-    out["checks_hold_fraction"] = (g["_hold"].sum() / verdicts).where(verdicts > 0)
+    out["claims_hold_fraction"] = (g["_hold"].sum() / verdicts).where(verdicts > 0)
     out = out.reset_index()
     return out.drop(columns=["_all"], errors="ignore")
 

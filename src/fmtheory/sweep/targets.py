@@ -2,7 +2,7 @@
 
 A target turns a :class:`~fmtheory.sweep.grid.Grid` into :class:`CellJob` s, validating every cell
 before any starts: an unknown key, a value of the wrong type or out of range, or a combination the
-config rejects is a :class:`~fmtheory.experiments.base.ConfigError` naming the field.
+config rejects is a :class:`~fmtheory.contract.ConfigError` naming the field.
 Nothing here is specific to one experiment: configs come from ``Experiment.make_config`` and
 parameters from ``Formula.resolve``.
 """
@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from fmtheory.experiments.base import (
+from fmtheory.contract import (
     ConfigError,
     Experiment,
     get_experiment,
@@ -84,7 +84,9 @@ class ExperimentTarget(Target):
             config = self._config(cell)
             cfg = config.model_dump(mode="json")
             h = config_hash(exp.name, cfg, device.type)
-            out.append(CellJob(cell.index, self.kind, exp.name, cfg, h, str(device), module))
+            out.append(
+                CellJob(cell.index, self.kind, exp.name, cfg, h, str(device), module, self.preset)
+            )
         return out
 
     def make_config(self, overrides: dict[str, Any], seed: int | None = None) -> Any:

@@ -88,7 +88,7 @@ def evaluate_theory(job: CellJob) -> CellOutcome:
 
 def _experiment(job: CellJob) -> Any:
     """The registered experiment of ``job`` (importing ``job.module`` first when it has one)."""
-    from fmtheory.experiments.base import get_experiment
+    from fmtheory.contract import get_experiment
 
     if job.module:
         importlib.import_module(job.module)
@@ -111,7 +111,7 @@ def run_local(jobs: list[CellJob], root: str) -> list[CellOutcome]:
             _torch_threads()
             exp = _experiment(job)
             config = exp.config_cls.model_validate(job.config)
-            rec = execute(exp, config, root=root, device=job.device)
+            rec = execute(exp, config, root=root, device=job.device, preset=job.preset)
         except Exception as e:
             out.append(CellOutcome(job.index, "failed", job.hash, error=describe_error(e)))
             continue

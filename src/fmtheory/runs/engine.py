@@ -11,11 +11,16 @@ Two ways in:
 
 Both end in the same writer (:func:`_write_outputs`), so a committed run and an executed run of the
 same config hold the same files and the same numbers.
+
+The verdicts are always ``experiment.checks(table, config)`` on the table as stored, so
+:func:`recheck` recomputes them with the installed code from disk alone.  A stored run made by other
+code (another source hash) is stale: :func:`execute` recomputes it unless ``reuse_stale``.
 """
 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
 import tempfile
@@ -31,13 +36,15 @@ import torch
 
 from fmtheory import __version__
 from fmtheory.atomic import write_bytes, write_json, write_parquet, write_text, write_yaml
-from fmtheory.experiments.base import (
+from fmtheory.contract import (
     TABLE_COLUMNS,
     Check,
     Experiment,
     ExperimentConfig,
     Result,
     RunContext,
+    get_experiment,
+    verdict,
 )
 from fmtheory.report import figure_png, render_report, write_figures
 from fmtheory.runs.store import (
@@ -48,18 +55,31 @@ from fmtheory.runs.store import (
     run_status,
     write_manifest,
 )
+from fmtheory.version import code_version
 
-__all__ = ["ComputedRun", "RunRecord", "commit", "compute", "execute", "rerender_report"]
+__all__ = [
+    "ComputedRun",
+    "RecheckResult",
+    "RunRecord",
+    "commit",
+    "compute",
+    "execute",
+    "recheck",
+    "rerender_report",
+]
 
 
 @dataclass
 class RunRecord:
-    """Where a run lives and whether it was computed now (``cached=False``) or read back."""
+    """Where a run lives and whether it was computed now (``cached=False``) or read back.
+
+    ``stale``: read back although other code made it (only with ``reuse_stale=True``)."""
 
     run_dir: Path
     hash: str
     cached: bool
     run: StoredRun
+    stale: bool = False
 
 
 @dataclass
@@ -102,24 +122,34 @@ def execute(
     device: torch.device | str = "cpu",
     force: bool = False,
     progress: bool = False,
+    reuse_stale: bool = False,
+    preset: str | None = None,
 ) -> RunRecord:
     """Run ``experiment`` on ``config`` into ``root`` unless an identical run is stored.
 
-    An interrupted run leaves ``checkpoints/`` in its folder; calling again resumes from them.
+    Identical means the same config, device type and code (source hash); a stored run made by
+    other code is recomputed, or returned marked ``stale`` when ``reuse_stale``.  An interrupted
+    run leaves ``checkpoints/`` in its folder; calling again resumes from them (checkpoints of
+    other code are discarded).
     """
     device = torch.device(device)
     cfg = config.model_dump(mode="json")
     h = config_hash(experiment.name, cfg, device.type)
     store = RunStore(root)
     run_dir = store.run_dir(experiment.name, h)
-    if not force and run_status(run_dir).state == "complete":
-        return RunRecord(run_dir, h, True, load_run(run_dir))
+    found = None if force else _reusable(run_dir, reuse_stale)
+    if found is not None:
+        return RunRecord(run_dir, h, True, found, stale=found.stale)
     with _locked(run_dir):
         # Another process may have finished it while we waited for the lock.
-        if not force and run_status(run_dir).state == "complete":
-            return RunRecord(run_dir, h, True, load_run(run_dir))
+        found = None if force else _reusable(run_dir, reuse_stale)
+        if found is not None:
+            return RunRecord(run_dir, h, True, found, stale=found.stale)
+        if not _checkpoints_current(run_dir):
+            force = True
         _clear_outputs(run_dir, keep_checkpoints=not force)
         write_yaml(run_dir / "config.yaml", cfg)
+        write_json(run_dir / "checkpoints" / "code.json", code_version())
         store.record(h, experiment.name, run_dir, "running")
         t0 = time.time()
         ctx = RunContext(device=device, workdir=run_dir, progress=progress)
@@ -131,10 +161,14 @@ def execute(
                          error=f"{type(e).__name__}: {e}")  # fmt: skip
             raise
         seconds = time.time() - t0
+        checks = experiment.checks(result.table, config)
         pngs = write_figures(result.figures, run_dir / "figures")
         meta = _meta(experiment.name, h, cfg, device.type, seconds)
-        _write_outputs(experiment, run_dir, cfg, result.table, result.checks, pngs, meta)
+        meta["model"] = experiment.model_label(config)
+        meta["preset"] = preset
+        _write_outputs(experiment, run_dir, cfg, result.table, checks, pngs, meta)
         store.record(h, experiment.name, run_dir, "complete", seconds=seconds)
+    _update_index(store.root)
     return RunRecord(run_dir, h, False, load_run(run_dir))
 
 
@@ -177,11 +211,14 @@ def compute(
             config=cfg,
             device=device.type,
             table=result.table,
-            checks=list(result.checks),
+            checks=experiment.checks(result.table, config),
             seconds=seconds,
             figures=figures,
             artifacts=artifacts,
-            meta=_meta(experiment.name, h, cfg, device.type, seconds),
+            meta={
+                **_meta(experiment.name, h, cfg, device.type, seconds),
+                "model": experiment.model_label(config),
+            },
         )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -201,11 +238,13 @@ def commit(
         )
     store = RunStore(root)
     run_dir = store.run_dir(experiment.name, computed.hash)
-    if not force and run_status(run_dir).state == "complete":
-        return RunRecord(run_dir, computed.hash, True, load_run(run_dir))
+    found = None if force else _reusable(run_dir, False)
+    if found is not None:
+        return RunRecord(run_dir, computed.hash, True, found)
     with _locked(run_dir):
-        if not force and run_status(run_dir).state == "complete":
-            return RunRecord(run_dir, computed.hash, True, load_run(run_dir))
+        found = None if force else _reusable(run_dir, False)
+        if found is not None:
+            return RunRecord(run_dir, computed.hash, True, found)
         _clear_outputs(run_dir, keep_checkpoints=False)
         write_yaml(run_dir / "config.yaml", computed.config)
         for rel, data in computed.artifacts.items():
@@ -222,7 +261,41 @@ def commit(
             computed.figures, meta,
         )  # fmt: skip
         store.record(computed.hash, experiment.name, run_dir, "complete", seconds=computed.seconds)
+    _update_index(store.root)
     return RunRecord(run_dir, computed.hash, False, load_run(run_dir))
+
+
+def _update_index(root: Path) -> None:
+    """Rewrite the store's results browser (index.html); a failure there never fails the run."""
+    from fmtheory.runs.browser import write_index
+
+    try:
+        write_index(root)
+    except Exception as e:  # the run is stored; the page is rebuilt by the next run or `browse`
+        import warnings
+
+        warnings.warn(f"could not rewrite {root}/index.html: {e}", stacklevel=2)
+
+
+def _reusable(run_dir: Path, reuse_stale: bool) -> StoredRun | None:
+    """The complete run in ``run_dir`` if it may be returned as the result (current code, or
+    any code with ``reuse_stale``); None when it must be computed."""
+    if run_status(run_dir).state != "complete":
+        return None
+    run = load_run(run_dir)
+    return run if (reuse_stale or not run.stale) else None
+
+
+def _checkpoints_current(run_dir: Path) -> bool:
+    """Whether the checkpoints in ``run_dir`` (if any) were written by the installed code."""
+    ck = run_dir / "checkpoints"
+    if not ck.is_dir() or not any(ck.iterdir()):
+        return True
+    try:
+        recorded = json.loads((ck / "code.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return recorded.get("source_hash") == code_version()["source_hash"]
 
 
 def _is_artifact(rel: str) -> bool:
@@ -244,6 +317,7 @@ def _meta(name: str, h: str, cfg: dict[str, Any], device: str, seconds: float) -
         "device": device,
         "seconds": round(seconds, 3),
         "fmtheory": __version__,
+        "code": code_version(),
         "torch": str(torch.__version__),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
@@ -261,6 +335,7 @@ def _write_outputs(
     """Table, checks, report; drop checkpoints; manifest last (the run is complete from then on)."""
     write_parquet(run_dir / "results.parquet", table)
     write_json(run_dir / "checks.json", [c.to_dict() for c in checks])
+    meta = {**meta, "verdict": verdict(checks)}
     _write_report(experiment, run_dir, cfg, table, checks, pngs, meta)
     shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     write_manifest(run_dir, meta)
@@ -274,6 +349,7 @@ def _write_report(
     checks: list,
     pngs: dict[str, bytes],
     meta: dict[str, Any],
+    stale: bool = False,
 ) -> None:
     page = render_report(
         title=f"fmtheory · {experiment.name}",
@@ -284,18 +360,70 @@ def _write_report(
         figures=pngs,
         config=cfg,
         meta=meta,
+        stale=stale,
     )
     write_text(run_dir / "report.html", page)
 
 
-def rerender_report(run_dir: Path | str, experiment: Experiment) -> Path:
-    """Redraw figures and report.html of a complete run from its stored table alone."""
+@dataclass
+class RecheckResult:
+    """Checks of a stored run recomputed with the installed code.
+
+    ``changed``: (claim, stored status, new status) for every check whose status differs, and for
+    checks present on one side only (status "absent" on the other).  ``stale``: other code made
+    the run's table.  ``written``: the new checks were stored (``fmtheory recheck``).
+    """
+
+    run_dir: Path
+    stored: list[Check]
+    current: list[Check]
+    changed: list[tuple[str, str, str]]
+    stale: bool
+    written: bool = False
+
+
+def _diff(stored: list[Check], current: list[Check]) -> list[tuple[str, str, str]]:
+    a = {c.claim: c.status for c in stored}
+    b = {c.claim: c.status for c in current}
+    out = []
+    for claim in list(a) + [k for k in b if k not in a]:
+        sa, sb = a.get(claim, "absent"), b.get(claim, "absent")
+        if sa != sb:
+            out.append((claim, sa, sb))
+    return out
+
+
+def recheck(run_dir: Path | str, *, write: bool = False) -> RecheckResult:
+    """Recompute a complete run's checks from its stored table and config with the installed code.
+
+    With ``write``, store them (checks.json, report.html, figures, manifest with ``rechecked_by``,
+    the installed code version).  The table itself is never recomputed: a run whose table other code
+    made stays stale until ``fmtheory run --force``.
+    """
     run = load_run(Path(run_dir))
-    pngs = write_figures(experiment.figures(run.table), run.run_dir / "figures")
-    meta = {k: v for k, v in run.manifest.items() if k != "files"}
-    _write_report(experiment, run.run_dir, run.config, run.table, run.checks, pngs, meta)
-    write_manifest(run.run_dir, meta)
-    return run.run_dir / "report.html"
+    experiment = get_experiment(run.experiment)
+    config = experiment.validate(run.config)
+    current = experiment.checks(run.table, config)
+    res = RecheckResult(run.run_dir, run.checks, current, _diff(run.checks, current), run.stale)
+    if write:
+        pngs = write_figures(experiment.figures(run.table), run.run_dir / "figures")
+        meta = {k: v for k, v in run.manifest.items() if k != "files"}
+        meta["rechecked_by"] = code_version()
+        meta["model"] = experiment.model_label(config)
+        write_json(run.run_dir / "checks.json", [c.to_dict() for c in current])
+        meta["verdict"] = verdict(current)
+        _write_report(
+            experiment, run.run_dir, run.config, run.table, current, pngs, meta, stale=run.stale
+        )
+        write_manifest(run.run_dir, meta)
+        res.written = True
+    return res
+
+
+def rerender_report(run_dir: Path | str, experiment: Experiment | None = None) -> RecheckResult:
+    """Redraw figures and report.html of a complete run from its stored table alone, with the
+    checks recomputed by the installed code (``fmtheory report``); see :func:`recheck`."""
+    return recheck(run_dir, write=True)
 
 
 def _clear_outputs(run_dir: Path, *, keep_checkpoints: bool) -> None:
