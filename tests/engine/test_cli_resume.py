@@ -17,9 +17,15 @@ ARGS = ["run", "icl-regression", "--preset", "tiny", "--set", "train.steps=600",
         "--set", "train.checkpoint_every=50", "--threads", "1", "--json"]  # fmt: skip
 
 
+def _default_sigint() -> None:
+    """Under nohup (SIGINT ignored) the child would inherit SIG_IGN: give it Ctrl-C back."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _cli(root: Path, **kw) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "fmtheory.cli", *ARGS, "--out", str(root)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)  # fmt: skip
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint, **kw)  # fmt: skip
 
 
 def test_interrupt_then_resume_matches_uninterrupted(tmp_path):
@@ -28,7 +34,7 @@ def test_interrupt_then_resume_matches_uninterrupted(tmp_path):
     deadline = time.time() + 240
     ckpts = []
     while time.time() < deadline and not ckpts:
-        ckpts = list(root.glob("*/checkpoints/train.safetensors"))
+        ckpts = list(root.glob("*/checkpoints/*.safetensors"))
         time.sleep(0.2)
     assert ckpts, "no checkpoint appeared"
     proc.send_signal(signal.SIGINT)
