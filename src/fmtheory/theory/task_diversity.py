@@ -43,6 +43,7 @@ from fmtheory.theory.registry import Param, TheoryValue, register_formula
 __all__ = [
     "DMMSERiskCurve",
     "dmmse_risk_exact",
+    "dmmse_risk_given_pool",
     "dmmse_risk_curve",
     "dmmse_risk",
 ]
@@ -90,6 +91,32 @@ def dmmse_risk_exact(
     if k == 0:
         return t2d * (1 - 1 / m) + sigma**2 if tasks == "pool" else t2d * (1 + 1 / m) + sigma**2
     return None
+
+
+def dmmse_risk_given_pool(
+    pool: np.ndarray, *, k: int, sigma: float, prior_scale: float = 1.0, tasks: str = "pool"
+) -> float | None:
+    """The exact risk of the dMMSE estimator GIVEN the pool ``pool: (M, d)``, not divided by d, in
+    the two cases with a closed form; None otherwise.
+
+    * k = 0: ŵ = w̄ (pool mean), so R = ‖w̄‖² + τ²d + σ² on fresh tasks (E‖w̄ − w‖² with
+      w ~ N(0, τ²I)) and R = (1/M) Σ_m ‖w_m − w̄‖² + σ² on pool tasks.
+    * M = 1: ŵ = w_1 whatever the context, so the k = 0 values hold at every k.
+
+    Derived from the posterior-mean formula of Raventós et al. 2023 §2; no simulation involved.
+    """
+    pool = np.asarray(pool, dtype=np.float64)
+    if pool.ndim != 2 or pool.shape[0] < 1:
+        raise ValueError(f"pool.shape = {pool.shape}: expected (M, d) with M >= 1")
+    if tasks not in TASKS:
+        raise ValueError(f"tasks = {tasks!r} is invalid: must be one of {TASKS}")
+    m, d = pool.shape
+    if k != 0 and m != 1:
+        return None
+    wbar = pool.mean(axis=0)
+    if tasks == "fresh":
+        return float(wbar @ wbar + prior_scale**2 * d + sigma**2)
+    return float(((pool - wbar) ** 2).sum(axis=1).mean() + sigma**2)
 
 
 def dmmse_risk_curve(
