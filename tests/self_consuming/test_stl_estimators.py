@@ -10,10 +10,18 @@ import numpy as np
 import pytest
 from scipy import optimize, stats
 
-from fmtheory.experiments._stl_common import ContractionSums, make_regime
-from fmtheory.experiments._stl_density import fit_density, grid_tv, sample_wasserstein
-from fmtheory.experiments._stl_exact import fit_gaussian_stats, ols_projector
-from fmtheory.experiments._stl_neural import NeuralLoopSpec, run_categorical_loop, token_metrics
+from fmtheory.experiments.self_consuming.loops_density import (
+    fit_density,
+    grid_tv,
+    sample_wasserstein,
+)
+from fmtheory.experiments.self_consuming.loops_exact import fit_gaussian_stats, ols_projector
+from fmtheory.experiments.self_consuming.loops_neural import (
+    NeuralLoopSpec,
+    run_categorical_loop,
+    token_metrics,
+)
+from fmtheory.experiments.self_consuming.regimes import ContractionSums, make_regime
 from fmtheory.models.token_lm import TokenLMConfig
 from fmtheory.tasks.generative import GaussianStats, ZipfSpec
 

@@ -2,7 +2,7 @@
 
 All replicates advance together (numpy arrays with a leading replicate axis ``R``); a generation
 costs O(R d²) for the Gaussian (exact draws of the sufficient statistics, whatever ``n_i``) and
-O(R T d) for regression.  Private helper of ``experiments/self_consuming.py``.
+O(R T d) for regression.  Part of the ``self-consuming`` experiment (``experiments/self_consuming/``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Literal
 
 import numpy as np
 
-from fmtheory.experiments._stl_common import (
+from fmtheory.experiments.self_consuming.regimes import (
     ContractionSums,
     LoopOutput,
     Regime,

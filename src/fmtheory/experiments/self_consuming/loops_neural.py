@@ -1,10 +1,10 @@
 """Self-consuming loop for the neural family: a tiny token model over Zipf-distributed tokens.
 
 Each generation trains :class:`fmtheory.models.token_lm.TokenLM` with the shared training loop
-(:func:`fmtheory.train.loop.train`) on ``n_g`` sequences mixed from real Zipf data and the previous
+(:func:`fmtheory.train.fit`) on ``n_g`` sequences mixed from real Zipf data and the previous
 model's samples.  Beside it runs the exact maximum-likelihood counterpart — a categorical model
 (empirical token frequencies), vectorised over replicates — whose generation-1 missing mass has a
-closed form.  Private helper of ``experiments/self_consuming.py``.
+closed form.  Part of the ``self-consuming`` experiment (``experiments/self_consuming/``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from fmtheory.experiments._stl_common import (
+from fmtheory.contract import RunContext
+from fmtheory.experiments.self_consuming.regimes import (
     LoopOutput,
     Regime,
     Tick,
@@ -23,7 +24,7 @@ from fmtheory.experiments._stl_common import (
 )
 from fmtheory.models.token_lm import TokenLM, TokenLMConfig
 from fmtheory.tasks.generative import ZipfSpec, sample_zipf_tokens
-from fmtheory.train.loop import TrainSpec, train
+from fmtheory.train import TrainSpec, fit
 
 __all__ = ["NeuralLoopSpec", "run_neural_loop", "run_categorical_loop", "token_metrics"]
 
@@ -131,8 +132,9 @@ def run_neural_loop(
 ) -> LoopOutput:
     """Train ``spec.generations`` token models per replicate; metrics of ``p(x_0 | BOS)``.
 
-    Every random number comes from one ``torch.Generator`` on ``device`` seeded with ``seed``
-    (data, sampling, minibatches) and one CPU generator for weight initialisation.  Metrics as in
+    Data and sampling draw from one ``torch.Generator`` on ``device`` seeded with ``seed``; the
+    minibatches of each fit from :func:`fmtheory.train.fit`'s generator, seeded by (seed, replicate,
+    generation); weight initialisation from one CPU generator.  Metrics as in
     :func:`token_metrics`, plus ``cond_tv`` = ``E_{a~p} TV(q(·|a), p)`` over the bigram contexts.
     """
     p = spec.zipf.probs()
@@ -156,6 +158,9 @@ def run_neural_loop(
         grad_clip=1.0,
         log_every=max(1, spec.steps),
     )
+    fit_ctx = RunContext(
+        device=device
+    )  # nothing on disk: a generation takes a fraction of a second
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a tiny model: one thread is fastest, and the CPU is shared
     try:
@@ -170,7 +175,15 @@ def run_neural_loop(
                     data = torch.cat(pool)
                 if model is None or not spec.warm_start:
                     model = TokenLM(spec.model, generator=init_gen).to(device)
-                train(model, loss_fn=_loss_on(data, spec.batch_size), spec=tspec, generator=gen)
+                fit(
+                    model,
+                    _loss_on(data, spec.batch_size),
+                    None,
+                    spec=tspec,
+                    ctx=fit_ctx,
+                    seed=(int(seed) * 1_000_003 + rep * 10_007 + g) % 2**62,
+                    name=f"token-lm {rep}/{g}",
+                )
                 if ri < rec.size and rec[ri] == g:
                     q = model.first_token_probs().cpu().numpy()[None, :]
                     tokens = np.array([float(data.numel())])
@@ -217,7 +230,7 @@ def _generation_data(
 
 
 def _loss_on(data: torch.Tensor, batch_size: int):
-    """``loss_fn`` for :func:`train`: a uniform minibatch of ``data`` drawn from the generator."""
+    """``loss_fn`` for :func:`fmtheory.train.fit`: a uniform minibatch of ``data`` drawn from the generator."""
     batch = min(batch_size, data.shape[0])
 
     def loss_fn(model: torch.nn.Module, step: int, generator: torch.Generator) -> torch.Tensor:

@@ -1,6 +1,6 @@
 """Shared pieces of the self-consuming-loop experiment: regimes, per-generation data mix, outputs.
 
-Private helper of ``experiments/self_consuming.py`` (leading underscore: not auto-registered).
+Part of the ``self-consuming`` experiment (``experiments/self_consuming/``) (leading underscore: not auto-registered).
 """
 
 from __future__ import annotations

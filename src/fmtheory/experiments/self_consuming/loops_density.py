@@ -2,8 +2,8 @@
 
 One replicate at a time (scikit-learn fits are not batched).  Distances to the real distribution:
 total variation on a grid (``½ Σ |p − q| · cell``, the mass outside the grid box ignored), and W1/W2
-from POT between ``eval_samples`` model draws and as many fresh real draws.  Private helper of
-``experiments/self_consuming.py``.
+from POT between ``eval_samples`` model draws and as many fresh real draws.  Part of the
+``self-consuming`` experiment.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import KernelDensity
 from threadpoolctl import threadpool_limits
 
-from fmtheory.experiments._stl_common import (
+from fmtheory.experiments.self_consuming.regimes import (
     LoopOutput,
     Regime,
     Tick,
@@ -142,7 +142,7 @@ def fit_density(
 def run_density_loop(
     spec: DensityLoopSpec, regime: Regime, rng: np.random.Generator, tick: Tick | None = None
 ) -> LoopOutput:
-    """The loop of :func:`fmtheory.experiments._stl_exact.run_gaussian_loop` with a GMM or KDE.
+    """The loop of :func:`fmtheory.experiments.self_consuming.loops_exact.run_gaussian_loop` with a GMM or KDE.
 
     Metrics per replicate (``(G_rec, R)``): ``distance`` = TV on the grid, ``w1``, ``w2`` (POT, from
     samples), ``model_variance`` = per-coordinate variance of the fitted model.  ``extra`` holds the
