@@ -102,7 +102,9 @@ def test_verdicts_on_a_consistent_table():
 
 def test_rate_checks_fail_and_hold():
     assert _st(_table(rate_tr=-0.3))[1] == ("claim", "fails")
-    assert _st(_table(rate_tr=-1.6))[1] == ("claim", "fails")
+    assert _st(_table(rate_tr=-0.5))[1] == ("claim", "fails")  # the rival O(1/sqrt n)
+    assert _st(_table(rate_tr=-1.6))[1] == ("claim", "holds")  # faster than 1/n is O(1/n)
+    assert _st(_table(rate_tr=-0.75))[1] == ("claim", "inconclusive")  # on the boundary
     assert _st(_table(rate_ridge=-0.5))[2] == ("theory", "fails")
 
 
