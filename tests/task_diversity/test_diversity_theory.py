@@ -128,3 +128,23 @@ def test_vectorised_curve_equals_a_plain_loop_on_the_same_draws():
             p = np.exp(logit - logit.max())
             err[i, k] = (((p / p.sum()) @ pool - w) ** 2).sum() + sigma**2
     assert np.allclose(c.risk, err.mean(0), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("tasks", ["fresh", "pool"])
+@pytest.mark.parametrize("m", [1, 3])
+def test_risk_given_pool_matches_an_independent_simulation(tasks, m):
+    """Exact conditional risk at k = 0 (and every k when M = 1) vs a direct simulation that draws
+    tasks, queries and noise and predicts with the pool mean (the dMMSE estimate without context)."""
+    from fmtheory.theory.task_diversity import dmmse_risk_given_pool
+
+    rng = np.random.default_rng(5)
+    d, sigma, tau, n = 3, 0.5, 1.3, 400_000
+    pool = rng.standard_normal((m, d)) * tau
+    w = pool[rng.integers(0, m, n)] if tasks == "pool" else rng.standard_normal((n, d)) * tau
+    x = rng.standard_normal((n, d))
+    y = (x * w).sum(1) + sigma * rng.standard_normal(n)
+    err = ((x @ pool.mean(0)) - y) ** 2
+    exact = dmmse_risk_given_pool(pool, k=0, sigma=sigma, prior_scale=tau, tasks=tasks)
+    assert abs(err.mean() - exact) <= 4 * err.std() / np.sqrt(n)
+    later = dmmse_risk_given_pool(pool, k=5, sigma=sigma, prior_scale=tau, tasks=tasks)
+    assert (later == exact) if m == 1 else later is None
