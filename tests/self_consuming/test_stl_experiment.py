@@ -87,7 +87,8 @@ def test_bad_input_names_the_field(override, field):
 
 
 def test_presets_validate_for_every_model():
-    assert set(EXP.presets()) >= {"quick", "paper"}
+    assert set(EXP.presets()) >= {"quick", "paper", "tiny"}
+    assert EXP.make_config("tiny").sizes().generations == 6
     for preset in ("quick", "paper"):
         for model in MODELS:
             cfg = EXP.make_config(preset, {"model": model})
