@@ -7,16 +7,22 @@ Torch-free: :meth:`TrainSection.spec` imports the training loop only when called
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from fmtheory.contract import Section
 
 if TYPE_CHECKING:
     from fmtheory.train.loop import TrainSpec
 
-__all__ = ["CurriculumSection", "GPTSection", "TrainSection", "gpt_label"]
+__all__ = [
+    "CurriculumSection",
+    "FixedTrainSection",
+    "GPTSection",
+    "TrainSection",
+    "gpt_label",
+]
 
 
 class GPTSection(Section):
@@ -112,3 +118,14 @@ class TrainSection(Section):
             grad_clip=self.grad_clip,
             checkpoint_every=self.checkpoint_every,
         )
+
+
+def _no_curriculum(v: TrainSection) -> TrainSection:
+    c = v.curriculum
+    if c.dims_start is not None or c.points_start is not None:
+        raise ValueError("curriculum is not supported here: prompts have a fixed size")
+    return v
+
+
+#: a :class:`TrainSection` whose curriculum must stay off (experiments with fixed-size prompts)
+FixedTrainSection = Annotated[TrainSection, AfterValidator(_no_curriculum)]

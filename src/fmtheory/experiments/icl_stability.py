@@ -56,7 +56,7 @@ from fmtheory.probes.stability import (
     label_corruption,
     prompt_sensitivity,
 )
-from fmtheory.sections import GPTSection, TrainSection
+from fmtheory.sections import FixedTrainSection, GPTSection, TrainSection
 from fmtheory.tasks.regression import RegressionSpec, make_generator, sample_regression
 from fmtheory.theory.stability import is_vacuous, log_stability_bound
 from fmtheory.train import fit, seeded
@@ -126,7 +126,7 @@ class TaskConfig(Section):
 class Config(ExperimentConfig):
     task: TaskConfig = TaskConfig()
     model: GPTSection
-    train: TrainSection = TrainSection()
+    train: FixedTrainSection = TrainSection()
     probe: ProbeConfig = ProbeConfig()
 
     @field_validator("model")
@@ -139,13 +139,6 @@ class Config(ExperimentConfig):
             )
         return v
 
-    @field_validator("train")
-    @classmethod
-    def _no_curriculum(cls, v: TrainSection) -> TrainSection:
-        c = v.curriculum
-        if c.dims_start is not None or c.points_start is not None:
-            raise ValueError("train.curriculum is not supported here: prompts have a fixed size")
-        return v
 
     @field_validator("task")
     @classmethod

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 from scipy import stats
 
 from fmtheory.checks import (
@@ -51,7 +51,7 @@ from fmtheory.contract import (
 )
 from fmtheory.estimators import create_estimator
 from fmtheory.models.icl import build_regression_transformer
-from fmtheory.sections import GPTSection, TrainSection
+from fmtheory.sections import FixedTrainSection, GPTSection, TrainSection
 from fmtheory.tasks.regression import RegressionSpec, make_generator, sample_regression
 from fmtheory.tasks.task_pool import nested_pools, sample_pool_regression, sample_task_pool
 from fmtheory.theory.linear_regression import bayes_risk_curve
@@ -112,16 +112,9 @@ class Config(ExperimentConfig):
     task: TaskConfig = TaskConfig()
     pool: PoolConfig = PoolConfig()
     model: GPTSection
-    train: TrainSection = TrainSection()
+    train: FixedTrainSection = TrainSection()
     eval: EvalConfig = EvalConfig()
 
-    @field_validator("train")
-    @classmethod
-    def _no_curriculum(cls, v: TrainSection) -> TrainSection:
-        c = v.curriculum
-        if c.dims_start is not None or c.points_start is not None:
-            raise ValueError("train.curriculum is not supported here: prompts have a fixed size")
-        return v
 
 
 def label(config: Config) -> str:
