@@ -89,3 +89,12 @@ def test_cli_survey_json(test_claims, tmp_path, capsys):
     assert d["cards"][0]["verdict"] == "holds"
     assert (tmp_path / "survey" / "survey.html").is_file()
     assert (tmp_path / "index.html").is_file()
+
+
+def test_from_store_computes_nothing(survey, capsys):
+    root, _ = survey
+    code = main(["survey", "--from-store", "--only", "survey-holds", "survey-crash", "--store",
+                 str(root), "--markdown", "--out", str(root / "s2")])  # fmt: skip
+    assert code == 0
+    md = capsys.readouterr().out
+    assert "`survey-holds` | ✓ holds" in md and "`survey-crash` | · not run" in md

@@ -24,21 +24,39 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--store", default="runs", help="run store (default: runs/)")
     p.add_argument("--out", default=None, help="folder of survey.html (default: STORE/survey)")
     p.add_argument("--markdown", action="store_true", help="print the summary table as Markdown")
+    p.add_argument(
+        "--from-store",
+        action="store_true",
+        help="compute nothing: cards from the current runs in the store (others say 'not run yet')",
+    )
     p.add_argument("--json", action="store_true", help="print survey.json on stdout")
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from fmtheory.survey import markdown_summary, run_survey, select, write_survey
+    from fmtheory.survey import (
+        Survey,
+        cards_from_store,
+        markdown_summary,
+        run_survey,
+        select,
+        write_survey,
+    )
 
     if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers = {args.workers}: must be >= 1")
-    select(args.only)  # an unknown chapter or claim: exit 2 before anything runs
+    exps = select(args.only)  # an unknown chapter or claim: exit 2 before anything runs
     out = Path(args.out) if args.out else Path(args.store) / "survey"
-    survey = run_survey(
-        preset=args.preset, only=args.only, executor=args.executor, workers=args.workers,
-        address=args.address, threads=args.threads, root=args.store, progress=True,
-    )  # fmt: skip
+    if args.from_store:
+        if not Path(args.store).is_dir():
+            raise UsageError(f"--store = {args.store!r}: no such run store")
+        survey = Survey(args.preset, cards_from_store(exps, args.preset, args.store), 0.0,
+                        {"executor": "none (from the store)"})  # fmt: skip
+    else:
+        survey = run_survey(
+            preset=args.preset, only=args.only, executor=args.executor, workers=args.workers,
+            address=args.address, threads=args.threads, root=args.store, progress=True,
+        )  # fmt: skip
     page, data = write_survey(survey, out)
     if args.json:
         print_json(survey.to_dict())

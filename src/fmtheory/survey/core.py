@@ -25,12 +25,16 @@ from fmtheory.contract import (
 )
 from fmtheory.runs.store import CorruptRunError, RunStore, config_hash, load_run
 
-__all__ = ["Card", "Survey", "select", "run_survey", "cards_from_store"]
+__all__ = ["VERDICTS", "Card", "Survey", "select", "run_survey", "cards_from_store"]
+
+#: what a card can say, in the order the summary shows
+VERDICTS = ("holds", "fails", "inconclusive", "n/a", "error", "not run")
 
 
 @dataclass
 class Card:
-    """One claim of the survey.  ``verdict``: holds | fails | inconclusive | n/a | error."""
+    """One claim of the survey.  ``verdict``: holds | fails | inconclusive | n/a | error, or
+    "not run" (read from the store without computing, and no run there)."""
 
     name: str
     chapter: str
@@ -65,8 +69,7 @@ class Survey:
         """``{chapter: {holds, fails, inconclusive, n/a, error}}`` in survey order."""
         out: dict[str, dict[str, int]] = {}
         for c in self.cards:
-            row = out.setdefault(c.chapter, dict.fromkeys(
-                ("holds", "fails", "inconclusive", "n/a", "error"), 0))  # fmt: skip
+            row = out.setdefault(c.chapter, dict.fromkeys(VERDICTS, 0))
             row[c.verdict] += 1
         return out
 
@@ -162,7 +165,12 @@ def cards_from_store(
             cards.append(_card(exp, None, f"no {preset} preset: {e}"))
             continue
         d = store.run_dir(exp.name, config_hash(exp.name, cfg, "cpu"))
-        cards.append(_card(exp, d if (d / "manifest.json").exists() else None, "not run yet"))
+        if (d / "manifest.json").exists():
+            cards.append(_card(exp, d))
+        else:
+            card = _card(exp, None)
+            card.verdict, card.reason = "not run", f"no {preset} run in the store"
+            cards.append(card)
     return _order(cards)
 
 

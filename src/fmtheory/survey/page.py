@@ -11,13 +11,13 @@ from pathlib import Path
 
 from fmtheory.atomic import write_text
 from fmtheory.contract import CHAPTERS, Chapter
-from fmtheory.survey.core import Card, Survey
+from fmtheory.survey.core import VERDICTS, Card, Survey
 
 __all__ = ["render_survey", "write_survey", "markdown_summary"]
 
 _SYMBOL = {"holds": "✓ holds", "fails": "✗ fails", "inconclusive": "? inconclusive",
-           "n/a": "– n/a", "error": "! error"}  # fmt: skip
-_COLS = ("holds", "fails", "inconclusive", "n/a", "error")
+           "n/a": "– n/a", "error": "! error", "not run": "· not run"}  # fmt: skip
+_COLS = VERDICTS
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1100px;margin:2em auto;
@@ -27,7 +27,7 @@ table{border-collapse:collapse;font-size:.9em}td,th{border:1px solid #ccc;paddin
 th{background:#f4f4f4}.card{border:1px solid #ccc;border-radius:6px;padding:.8em 1em;margin:1em 0}
 .holds{border-left:6px solid #2e7d32}.fails{border-left:6px solid #c62828}
 .inconclusive{border-left:6px solid #f9a825}.n\\/a,.na{border-left:6px solid #9e9e9e}
-.error{border-left:6px solid #6a1b9a}.verdict{font-weight:bold}
+.error{border-left:6px solid #6a1b9a}.not{border-left:6px solid #ddd}.verdict{font-weight:bold}
 img{max-width:100%;border:1px solid #eee}code,pre{background:#f7f7f7}
 .meta{color:#555;font-size:.85em}
 """
@@ -46,7 +46,7 @@ def _img(card: Card) -> str:
 
 def _card_html(card: Card, out_dir: Path) -> str:
     e = html.escape
-    cls = "na" if card.verdict == "n/a" else card.verdict
+    cls = {"n/a": "na", "not run": "not"}.get(card.verdict, card.verdict)
     parts = [
         f"<article class='card {cls}' id='claim-{e(card.name)}'>",
         f"<h3>{e(card.name)}</h3>",
