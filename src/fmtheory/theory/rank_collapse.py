@@ -4,9 +4,8 @@
   Loukas 2021, "Attention is not all you need: pure attention loses rank doubly exponentially with
   depth", ICML, Thm 2.2 / Cor 2.3: one layer maps a residual r to at most c·r³ (c = 4γβ/√d_qk), so
   after L layers r_L ≤ c^((3^L − 1)/2) · r_0^(3^L).
-* :func:`exponential_log_ratio_max` — what separates the two forms in data: if μ_l = μ_0 ρ^l with
-  μ_0 ≤ 1 and ρ < 1 (exponential decay), ln μ_{l+1} / ln μ_l ≤ (l + 1)/l; under Dong's recursion the
-  ratio tends to 3 as the residual shrinks.
+* :func:`increment_growth` — what separates the two forms in data: the per-layer decays of ln μ stay
+  constant under exponential decay and triple from layer to layer under Dong's recursion.
 * :func:`mask_graph_radius` and :func:`masked_rate_bound` — exponential decay under attention masks:
   Wu, Ajorlou, Wang, Jegelka & Jadbabaie 2024, "On the role of attention masks and LayerNorm in
   transformers", NeurIPS, Thm 1: if the mask graph has a centre node reachable from every token in at
@@ -23,7 +22,7 @@ from fmtheory.theory.registry import Param, TheoryValue, formula
 
 __all__ = [
     "dong_residual_bound",
-    "exponential_log_ratio_max",
+    "increment_growth",
     "mask_graph_radius",
     "masked_rate_bound",
 ]
@@ -44,15 +43,18 @@ def dong_residual_bound(*, r0: float, c: float, depth: int) -> float:
     return math.exp(log_r) if log_r < 709 else math.inf
 
 
-def exponential_log_ratio_max(layer: int) -> float:
-    """Largest ln μ_{l+1} / ln μ_l an exponential decay μ_l = μ_0 ρ^l (μ_0 ≤ 1, ρ < 1) can give: (l+1)/l.
+def increment_growth(form: str) -> float:
+    """ln(Δ_{l+1}/Δ_l) for the per-layer decays Δ_l = ln μ_l − ln μ_{l+1} of a decay law.
 
-    ln μ_l = a + l b with a ≤ 0, b < 0, so the ratio is 1 + b/(a + l b) ≤ 1 + 1/l.  A measured ratio
-    above it rules the exponential form out; Dong et al.'s doubly exponential recursion drives it to 3.
+    ``"exponential"`` (μ_l = μ_0 ρ^l, Wu et al. 2024 Thm 1): every Δ_l = −ln ρ, so 0.
+    ``"doubly-exponential"`` (Dong et al. 2021, Thm 2.2 taken with equality, ln μ_{l+1} = ln c +
+    3 ln μ_l): Δ_{l+1} = 3 Δ_l, so ln 3.
     """
-    if layer < 1:
-        raise ValueError(f"layer = {layer}: must be >= 1")
-    return (layer + 1) / layer
+    if form == "exponential":
+        return 0.0
+    if form == "doubly-exponential":
+        return math.log(3.0)
+    raise ValueError(f"form = {form!r}: must be 'exponential' or 'doubly-exponential'")
 
 
 def mask_graph_radius(*, n_tokens: int, mask: str, window: int | None = None) -> float:
@@ -108,7 +110,9 @@ def _dong(*, r0: float, c: float, depth: int) -> TheoryValue:
     "rank-collapse-mask-radius",
     params=[
         Param("n_tokens", int, 32, 1, 100_000, "sequence length T"),
-        Param("window", int, 4, 1, 100_000, "sliding-window size w (keys per query, itself included)"),
+        Param(
+            "window", int, 4, 1, 100_000, "sliding-window size w (keys per query, itself included)"
+        ),
     ],
     source="Wu, Ajorlou, Wang, Jegelka & Jadbabaie 2024, NeurIPS, Thm 1 (graph radius)",
     summary="radius of the sliding-window attention graph: ceil((T-1)/(w-1)); 1 for full/causal",
