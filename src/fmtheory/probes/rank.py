@@ -34,8 +34,8 @@ def masked_rank_collapse_residual(
     if not resid.is_floating_point():
         raise ValueError(f"resid.dtype = {resid.dtype}: must be a floating dtype")
     w = mask.to(resid.dtype)[..., None]  # (B, T, 1)
-    n = w.sum(dim=1, keepdim=True).clamp_min(1.0)  # (B, 1, 1)
-    mean = (resid * w).sum(dim=1, keepdim=True) / n  # (B, 1, C)
-    num = torch.linalg.vector_norm((resid - mean) * w, dim=(1, 2))  # (B,)
-    den = torch.linalg.vector_norm(resid * w, dim=(1, 2))  # (B,)
+    xw = resid * w  # padding zeroed, (B, T, C)
+    mean = xw.sum(dim=1, keepdim=True) / w.sum(dim=1, keepdim=True).clamp_min(1.0)  # (B, 1, C)
+    num = torch.linalg.vector_norm(torch.addcmul(xw, mean, w, value=-1.0), dim=(1, 2))  # (B,)
+    den = torch.linalg.vector_norm(xw, dim=(1, 2))  # (B,)
     return torch.where(den > 0, num / den.clamp_min(torch.finfo(resid.dtype).tiny), 0.0)
