@@ -376,7 +376,13 @@ def figures(table: pd.DataFrame) -> dict[str, Any]:
         r = r[np.isfinite(r["value"])]
         if r.empty:
             continue
-        ax.errorbar(r["overlap"], r["value"], yerr=1.96 * r["se"].fillna(0), marker="o", label=lab)
+        if metric == "bound":  # shown where it says something (< 1.05); no error bars
+            r = r[r["value"] < 1.05]
+            ax.plot(r["overlap"], r["value"], marker="x", ls="--", label=lab + " (where < 1)")
+        else:
+            ax.errorbar(
+                r["overlap"], r["value"], yerr=1.96 * r["se"].fillna(0), marker="o", label=lab
+            )
     ax.set_ylim(-0.02, 1.05)
     ax.set_xlabel("augmentation overlap (std / scale_max)")
     ax.set_ylabel("linear-probe error")
