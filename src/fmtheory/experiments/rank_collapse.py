@@ -50,6 +50,7 @@ from fmtheory.models.hooks import run_with_cache
 from fmtheory.probes.attention import rank_collapse_residual
 from fmtheory.probes.rank import masked_rank_collapse_residual
 from fmtheory.theory.rank_collapse import increment_growth, mask_graph_radius
+from fmtheory.train.fit import seeded
 
 NAME = "rank-collapse"
 SRC_DONG = "Dong, Cordonnier & Loukas 2021, ICML, Thm 2.2 / §3"
@@ -176,10 +177,10 @@ def _log10_mu_profile(config: Config, v: Variant, seed: int) -> np.ndarray:
     x = torch.randn(config.batch, config.n_tokens, config.width, generator=g, dtype=torch.float64)
     with torch.no_grad():
         if v.stack is None:
-            torch.manual_seed(seed)  # GPT's own init draws from the default generator
-            gpt = GPT(GPTConfig(n_layer=config.depth, n_head=max(1, config.width // 16),
-                                n_embd=config.width, n_positions=config.n_tokens,
-                                mask="none")).double().eval()  # fmt: skip
+            gpt_config = GPTConfig(n_layer=config.depth, n_head=max(1, config.width // 16),
+                                   n_embd=config.width, n_positions=config.n_tokens, mask="none")  # fmt: skip
+            # GPT's init draws from torch's global generator: seeded() forks and restores it
+            gpt = seeded(lambda: GPT(gpt_config), seed).double().eval()
             names = [f"blocks.{i}.hook_resid_post" for i in range(config.depth)]
         else:
             stack = AttentionStack(StackConfig(depth=config.depth, width=config.width,
