@@ -112,8 +112,34 @@ class CollapseSection(Section):
         return self
 
 
+class DigitsSection(Section):
+    """scikit-learn's 8×8 digits with real augmentations and a small MLP encoder."""
+
+    enabled: bool = True
+    strengths: list[float] = Field(
+        [0.0, 0.125, 0.25, 0.5, 1.0], min_length=3,
+        description="augmentation strengths in [0, 1]: rotation ≤ 60°·s, shift ≤ 4 px·s, noise std s",
+    )  # fmt: skip
+    embed_dim: int = Field(32, ge=2, le=512, description="encoder output dimension")
+    hidden: int = Field(256, ge=4, le=4096, description="encoder hidden width")
+    steps: int = Field(600, ge=1, le=1_000_000, description="training steps per encoder")
+    batch_size: int = Field(256, ge=2, le=4096)
+    lr: float = Field(1e-3, gt=0, le=1)
+    n_seeds: int = Field(2, ge=2, le=64, description="independent encoders per strength")
+
+    @model_validator(mode="after")
+    def _strengths(self) -> DigitsSection:
+        for i, v in enumerate(self.strengths):
+            if not 0.0 <= v <= 1.0:
+                raise ValueError(f"strengths[{i}] = {v}: must be in [0, 1]")
+        if sorted(set(self.strengths)) != list(self.strengths):
+            raise ValueError(f"strengths = {self.strengths}: must be increasing without repeats")
+        return self
+
+
 class Config(ExperimentConfig):
     graph: GraphSection = GraphSection()
+    digits: DigitsSection = DigitsSection()
     collapse: CollapseSection = CollapseSection()
     losses: list[Loss] = Field(["spectral", "infonce"], min_length=1,
                                description="contrastive losses to train")  # fmt: skip
@@ -249,9 +275,76 @@ def _collapse_rows(config: Config, ctx: RunContext) -> list[dict]:
     return rows
 
 
+def augment_digits(x: torch.Tensor, strength: float, g: torch.Generator) -> torch.Tensor:
+    """Random rotation (≤ 60°·s), shift (≤ 4 px·s each way) and Gaussian noise (std s) of 8×8
+    images ``x: (B, 8, 8)`` in [0, 1] -> flattened views ``(B, 64)``."""
+    B = x.shape[0]
+    ang = (torch.rand(B, generator=g) * 2 - 1) * strength * math.radians(60)
+    shift = (torch.rand(B, 2, generator=g) * 2 - 1) * strength  # grid units: 1 = 4 px
+    cos, sin = torch.cos(ang), torch.sin(ang)
+    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1),
+                         torch.stack([sin, cos, shift[:, 1]], 1)], 1)  # (B, 2, 3)  # fmt: skip
+    grid = torch.nn.functional.affine_grid(theta, (B, 1, 8, 8), align_corners=False)
+    out = torch.nn.functional.grid_sample(x[:, None], grid, align_corners=False)[:, 0]
+    return (out + strength * torch.randn(out.shape, generator=g)).flatten(1)
+
+
+def _digits_rows(config: Config, ctx: RunContext) -> list[dict]:
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+
+    dc = config.digits
+    data = load_digits()
+    images = torch.tensor(data.images / 16.0, dtype=torch.float32)  # (1797, 8, 8)
+    y = data.target
+    rows = []
+    for loss in config.losses:
+        for strength in dc.strengths:
+            errs, counts = [], []
+            for s in range(dc.n_seeds):
+                seed = config.seed * 1000 + s
+                perm = np.random.default_rng(seed).permutation(len(y))
+                tr, te = perm[:1200], perm[1200:]
+                x_tr = images[tr]
+
+                def loss_fn(model: torch.nn.Module, step: int, generator: torch.Generator,
+                            strength: float = strength, x_tr: torch.Tensor = x_tr,
+                            loss: str = loss) -> torch.Tensor:  # fmt: skip
+                    idx = torch.randint(0, x_tr.shape[0], (dc.batch_size,), generator=generator)
+                    fa = model(augment_digits(x_tr[idx], strength, generator))
+                    fb = model(augment_digits(x_tr[idx], strength, generator))
+                    if loss == "spectral":
+                        return spectral_contrastive_loss(fa, fb)
+                    return info_nce_loss(fa, fb, config.temperature)
+
+                model = seeded(lambda: torch.nn.Sequential(
+                    torch.nn.Linear(64, dc.hidden), torch.nn.ReLU(),
+                    torch.nn.Linear(dc.hidden, dc.embed_dim)), seed)  # fmt: skip
+                spec = config.train.model_copy(update={"steps": dc.steps, "lr": dc.lr,
+                                                       "batch_size": dc.batch_size})  # fmt: skip
+                fit(model, loss_fn, spec, seed=seed, ctx=RunContext(device="cpu", workdir=ctx.workdir),
+                    name=f"digits-{loss}-s{strength:g}-{s}")  # fmt: skip
+                with torch.no_grad():
+                    z = model(images.flatten(1)).double().numpy()
+                clf = LogisticRegression(max_iter=3000).fit(z[tr], y[tr])
+                errs.append(1.0 - clf.score(z[te], y[te]))
+                ev = np.linalg.eigvalsh(np.cov(z.T))[::-1]
+                counts.append(float((ev / ev[0] < COLLAPSE_REL).sum()))
+            rows.append(
+                ci_row(f"digits-{loss}", "probe_error", errs, seed=config.seed, strength_s=strength)
+            )
+            rows.append(ci_row(f"digits-{loss}", "n_collapsed_dims", counts, seed=config.seed,
+                               strength_s=strength))  # fmt: skip
+            if ctx.progress:
+                print(f"contrastive-ssl: digits {loss} strength {strength:g} done", flush=True)
+    return rows
+
+
 def run(config: Config, ctx: RunContext | None = None) -> Result:
     ctx = ctx or RunContext()
     rows = _graph_rows(config, ctx)
+    if config.digits.enabled:
+        rows += _digits_rows(config, ctx)
     if config.collapse.enabled:
         rows += _collapse_rows(config, ctx)
     table = pd.DataFrame(rows)
@@ -269,24 +362,23 @@ def _row(table: pd.DataFrame, method: str, metric: str, **where: Any) -> pd.Seri
     return None if r.empty else r.iloc[0]
 
 
-def _ladder_checks(table: pd.DataFrame, config: Config, loss: str) -> list[Check]:
-    ov = config.graph.overlaps
-    rows = [_row(table, loss, "probe_error", overlap=o) for o in ov]
-    claim_fall = f"{loss}: downstream error falls from no overlap to the best overlap"
-    claim_rise = f"{loss}: downstream error rises from the best overlap to complete overlap"
+def _ladder_checks(table: pd.DataFrame, method: str, coord: str, grid: list[float],
+                   what: str) -> list[Check]:  # fmt: skip
+    rows = [_row(table, method, "probe_error", **{coord: v}) for v in grid]
+    claim_fall = f"{method}: downstream error falls from no {what} to the best {what}"
+    claim_rise = f"{method}: downstream error rises from the best {what} to the strongest"
     if any(r is None for r in rows):
-        why = f"{loss} was not run at every overlap"
+        why = f"{method} was not run at every {what}"
         return [not_applicable(claim_fall, SRC_LADDER, "claim", why),
                 not_applicable(claim_rise, SRC_LADDER, "claim", why)]  # fmt: skip
-    inner = rows[1:-1]
-    best = min(inner, key=lambda r: r["value"])
+    best = min(rows[1:-1], key=lambda r: r["value"])
     out = []
     for claim, end in ((claim_fall, rows[0]), (claim_rise, rows[-1])):
         out.append(difference_check(
             claim, SRC_LADDER, "claim", a=float(best["value"]), a_se=float(best["se"]),
             b=float(end["value"]), b_se=float(end["se"]), greater=False,
-            where=f"a = error at the best interior overlap {best['overlap']:g}, "
-                  f"b = error at overlap {end['overlap']:g}"))  # fmt: skip
+            where=f"a = error at the best interior {what} {best[coord]:g}, "
+                  f"b = error at {what} {end[coord]:g}"))  # fmt: skip
     return out
 
 
@@ -349,7 +441,10 @@ def checks(table: pd.DataFrame, config: Config) -> list[Check]:
             not_applicable(claim, SRC_HAOCHEN, "theory", "the bound is undefined at every overlap")
         )
     for loss in config.losses:
-        out += _ladder_checks(table, config, loss)
+        out += _ladder_checks(table, loss, "overlap", config.graph.overlaps, "overlap")
+        if config.digits.enabled:
+            out += _ladder_checks(table, f"digits-{loss}", "strength_s", config.digits.strengths,
+                                  "augmentation strength")  # fmt: skip
     claim = "strong augmentation collapses more embedding dimensions than weak augmentation"
     weak = _row(table, "infonce-linear", "n_collapsed_dims", strength="weak")
     strong = _row(table, "infonce-linear", "n_collapsed_dims", strength="strong")
@@ -359,6 +454,19 @@ def checks(table: pd.DataFrame, config: Config) -> list[Check]:
         out.append(difference_check(claim, SRC_JING, "claim", a=float(strong["value"]), a_se=float(strong["se"]),
                                     b=float(weak["value"]), b_se=float(weak["se"]), greater=True,
                                     where=f"eigenvalues of the embedding covariance below {COLLAPSE_REL:g} × the largest"))  # fmt: skip
+    if config.digits.enabled and "infonce" in config.losses:
+        lo, hi = config.digits.strengths[0], config.digits.strengths[-1]
+        weak = _row(table, "digits-infonce", "n_collapsed_dims", strength_s=lo)
+        strong = _row(table, "digits-infonce", "n_collapsed_dims", strength_s=hi)
+        claim = (f"digits, InfoNCE MLP: the strongest augmentation ({hi:g}) collapses more "
+                 f"embedding dimensions than the weakest ({lo:g})")  # fmt: skip
+        if weak is None or strong is None:
+            out.append(not_applicable(claim, SRC_JING, "claim", "digits were not run"))
+        else:
+            out.append(difference_check(claim, SRC_JING, "claim", a=float(strong["value"]),
+                                        a_se=float(strong["se"]), b=float(weak["value"]),
+                                        b_se=float(weak["se"]), greater=True,
+                                        where=f"eigenvalues below {COLLAPSE_REL:g} × the largest"))  # fmt: skip
     return out
 
 
@@ -408,6 +516,20 @@ def figures(table: pd.DataFrame) -> dict[str, Any]:
         ax2.set_ylabel("eigengap λ_k − λ_{k+1}")
         ax.set_title("learned span vs predicted eigenspace")
         figs["eigenspace"] = fig
+    dg = table[table["method"].astype(str).str.startswith("digits-")]
+    if not dg.empty:
+        fig, axes = plt.subplots(1, 2, figsize=(9, 4))
+        for (method, metric), r in dg.groupby(["method", "metric"]):
+            r = r.sort_values("strength_s")
+            ax = axes[0] if metric == "probe_error" else axes[1]
+            ax.errorbar(r["strength_s"], r["value"], yerr=1.96 * r["se"], marker="o", label=method)
+        axes[0].set_ylabel("linear-probe test error")
+        axes[1].set_ylabel(f"embedding dims below {COLLAPSE_REL:g} × largest")
+        for ax in axes:
+            ax.set_xlabel("augmentation strength")
+            ax.legend(fontsize=7)
+        fig.suptitle("digits: SSL with real augmentations (MLP encoder)")
+        figs["digits"] = fig
     sp = table[table["metric"] == "log10_rel_eigenvalue"]
     if not sp.empty:
         fig, ax = plt.subplots(figsize=(5, 4))
