@@ -330,9 +330,15 @@ def _digits_rows(config: Config, ctx: RunContext) -> list[dict]:
                 errs.append(1.0 - clf.score(z[te], y[te]))
                 ev = np.linalg.eigvalsh(np.cov(z.T))[::-1]
                 counts.append(float((ev / ev[0] < COLLAPSE_REL).sum()))
-            rows.append(
-                ci_row(f"digits-{loss}", "probe_error", errs, seed=config.seed, strength_s=strength)
+            # se over seeds combined with the test set's binomial error: two or three seeds alone
+            # can agree by chance and give se = 0
+            ci = ci_row(
+                f"digits-{loss}", "probe_error", errs, seed=config.seed, strength_s=strength
             )
+            p_bar = float(np.mean(errs))
+            se = math.sqrt(ci["se"] ** 2 + p_bar * (1 - p_bar) / len(te) / len(errs))
+            rows.append(exact_row(f"digits-{loss}", "probe_error", p_bar, se=se, seed=config.seed,
+                                  strength_s=strength))  # fmt: skip
             rows.append(ci_row(f"digits-{loss}", "n_collapsed_dims", counts, seed=config.seed,
                                strength_s=strength))  # fmt: skip
             if ctx.progress:
