@@ -14,16 +14,16 @@ import torch
 import torch.nn.functional as F
 
 from fmtheory.contract import get_experiment
-from fmtheory.models.mlp import MLP
+from fmtheory.models.mlp_classifier import MLPClassifier
 from fmtheory.probes.adversarial import pgd_attack
-from fmtheory.tasks.digits import load_digits_split
+from fmtheory.tasks.digit_images import load_digit_images
 
 
 def _rate(adversarial: bool, steps: int) -> float:
     cfg = get_experiment("adversarial-robustness").make_config("quick")
-    data = load_digits_split(seed=0)
+    data = load_digit_images(seed=0)
     torch.manual_seed(0)
-    model = MLP(64, cfg.model.hidden, 10)
+    model = MLPClassifier(64, cfg.model.hidden, 10)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     g = torch.Generator().manual_seed(0)
     bs = cfg.train.batch_size

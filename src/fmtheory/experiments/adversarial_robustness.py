@@ -49,10 +49,10 @@ from fmtheory.contract import (
     Section,
     register_experiment,
 )
-from fmtheory.models.mlp import MLP, mlp_label
+from fmtheory.models.mlp_classifier import MLPClassifier, classifier_label
 from fmtheory.probes.adversarial import certify, pgd_attack, smooth_pgd, smoothed_predict
 from fmtheory.sections import TrainSection
-from fmtheory.tasks.digits import load_digits_split
+from fmtheory.tasks.digit_images import load_digit_images
 from fmtheory.theory.robustness import gmm_robust_error_limit, linear_robust_error
 from fmtheory.train import fit, make_generator, seeded
 
@@ -168,13 +168,13 @@ class Config(ExperimentConfig):
 # ---------------------------------------------------------------------------------------------
 def label(config: Config) -> str:
     return (
-        mlp_label(64, config.model.hidden, 10)
+        classifier_label(64, config.model.hidden, 10)
         + " on digits; linear ŵ = mean(y·x) in the Gaussian model"
     )
 
 
-def _mlp(config: Config, seed: int) -> MLP:
-    return seeded(lambda: MLP(64, config.model.hidden, 10), seed)
+def _mlp(config: Config, seed: int) -> MLPClassifier:
+    return seeded(lambda: MLPClassifier(64, config.model.hidden, 10), seed)
 
 
 def _train_classifier(
@@ -187,7 +187,7 @@ def _train_classifier(
     seed: int,
     eps: float = 0.0,
     noise: float = 0.0,
-) -> MLP:
+) -> MLPClassifier:
     """Standard (eps = 0), PGD-adversarial (eps > 0) or Gaussian-noise (noise > 0) training."""
     a = config.attack
     model = _mlp(config, seed)
@@ -207,7 +207,7 @@ def _train_classifier(
 
 
 def _correct(
-    model: MLP,
+    model: MLPClassifier,
     x: torch.Tensor,
     y: torch.Tensor,
     *,
@@ -279,7 +279,7 @@ def _overfit_rows(config: Config, ctx: RunContext, seed: int) -> list[dict[str, 
     """Robust accuracies every ``eval_every`` steps of long PGD training (resumable: the curve is
     saved next to the checkpoint)."""
     o, a = config.overfit, config.attack
-    data = load_digits_split(seed=seed, n_train=o.n_train, val_fraction=0.2, test_fraction=0.5)
+    data = load_digit_images(seed=seed, n_train=o.n_train, val_fraction=0.2, test_fraction=0.5)
     model = _mlp(config, seed + 1)
     curve_path = ctx.path("checkpoints/overfit_curve.json")
     curve: dict[str, dict[str, float]] = {}
@@ -398,7 +398,7 @@ def run(config: Config, ctx: RunContext | None = None) -> Result:
     """All five parts; ``ctx=None`` runs on CPU and keeps nothing on disk."""
     ctx = ctx or RunContext()
     seed = config.seed
-    data = load_digits_split(seed=seed)
+    data = load_digit_images(seed=seed)
     rows = _attack_rows(config, seed)
     rows += _eps_rows(config, ctx, data, seed)
     rows += _overfit_rows(config, ctx, seed)

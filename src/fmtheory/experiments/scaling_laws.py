@@ -69,14 +69,18 @@ class GridSection(Section):
     widths: list[int] = Field([8, 12, 16, 24, 32, 48], description="residual widths (≥ 3 sizes)")
     n_layer: int = Field(2, ge=1, le=24)
     n_head: int = Field(2, ge=1, le=16)
-    eval_steps: list[int] = Field([100, 200, 400, 800, 1600], description="steps at which L is read")
+    eval_steps: list[int] = Field(
+        [100, 200, 400, 800, 1600], description="steps at which L is read"
+    )
     eval_sequences: int = Field(512, ge=16, le=100_000, description="held-out sequences")
 
     @field_validator("widths")
     @classmethod
     def _widths(cls, v: list[int]) -> list[int]:
         if len(v) < 3 or len(set(v)) != len(v) or any(w < 2 or w > 4096 for w in v):
-            raise ValueError(f"widths = {v}: at least 3 distinct widths in [2, 4096] (a fit needs 3 sizes)")
+            raise ValueError(
+                f"widths = {v}: at least 3 distinct widths in [2, 4096] (a fit needs 3 sizes)"
+            )
         return sorted(v)
 
     @field_validator("eval_steps")
@@ -114,8 +118,16 @@ def label(config: Config) -> str:
     return f"GPT {g.n_layer}L×{g.n_head}H×{{{w}}}, softmax attention, token layout"
 
 
-def _train_width(config: Config, ctx: RunContext, model: TokenTransformer, src: Any,
-                 test: torch.Tensor, *, name: str, seed: int) -> dict[int, torch.Tensor]:
+def _train_width(
+    config: Config,
+    ctx: RunContext,
+    model: TokenTransformer,
+    src: Any,
+    test: torch.Tensor,
+    *,
+    name: str,
+    seed: int,
+) -> dict[int, torch.Tensor]:
     """Train one model; per-sequence held-out losses (positions ≥ k) at each of ``eval_steps``."""
     s, g, k = config.source, config.grid, config.source.order
     curve: dict[int, torch.Tensor] = {}
@@ -162,7 +174,9 @@ def run(config: Config, ctx: RunContext | None = None) -> Result:
     for w in g.widths:
         model = seeded(lambda w=w: _gpt(config, w), config.seed + w)
         n_params = count_params(model)
-        curve = _train_width(config, ctx, model, src, test, name=f"width{w}", seed=config.seed + 7 * w)
+        curve = _train_width(
+            config, ctx, model, src, test, name=f"width{w}", seed=config.seed + 7 * w
+        )
         for step in g.eval_steps:
             rows.append(ci_row("decoder", "loss", curve[step], seed=config.seed, width=w,
                                n_params=n_params, step=step, tokens=step * tokens_per_step))  # fmt: skip

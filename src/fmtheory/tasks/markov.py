@@ -56,7 +56,12 @@ class MarkovSource:
 
 
 def make_markov_source(
-    *, vocab: int, order: int, alpha: float, seed: int, decay: float | None = None,
+    *,
+    vocab: int,
+    order: int,
+    alpha: float,
+    seed: int,
+    decay: float | None = None,
     scale: float = 8.0,
 ) -> MarkovSource:
     """A random order-k source; the same arguments give the same source.

@@ -130,7 +130,9 @@ def fit_scaling_law(n: np.ndarray, d: np.ndarray, loss: np.ndarray,
     "(defaults: their fitted values, Approach 3)",
     summary="L(N, D) = E + A/N^α + B/D^β",
 )
-def _law(*, n: float, d: float, e: float, a: float, alpha: float, b: float, beta: float) -> TheoryValue:
+def _law(
+    *, n: float, d: float, e: float, a: float, alpha: float, b: float, beta: float
+) -> TheoryValue:
     return TheoryValue(float(scaling_law(n, d, e, a, alpha, b, beta)))
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["MLP", "mlp_label"]
+__all__ = ["MLPClassifier", "classifier_label"]
 
 
-class MLP(nn.Module):
+class MLPClassifier(nn.Module):
     """in_dim → hidden[0] → ... → hidden[-1] → out_dim, ReLU after each hidden layer."""
 
     def __init__(self, in_dim: int, hidden: list[int] | tuple[int, ...], out_dim: int):
@@ -30,6 +30,6 @@ class MLP(nn.Module):
         return self.net(x.flatten(1))
 
 
-def mlp_label(in_dim: int, hidden: list[int] | tuple[int, ...], out_dim: int) -> str:
+def classifier_label(in_dim: int, hidden: list[int] | tuple[int, ...], out_dim: int) -> str:
     """e.g. "MLP 64-100-10 (ReLU)"."""
     return f"MLP {'-'.join(str(d) for d in (in_dim, *hidden, out_dim))} (ReLU)"

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["DigitsSplit", "load_digits_split"]
+__all__ = ["DigitImages", "load_digit_images"]
 
 
 @dataclass(frozen=True)
-class DigitsSplit:
+class DigitImages:
     """x_*: (n, 64) float32 in [0, 1]; y_*: (n,) int64 in 0..9."""
 
     x_train: torch.Tensor
@@ -25,13 +25,13 @@ class DigitsSplit:
     y_test: torch.Tensor
 
 
-def load_digits_split(
+def load_digit_images(
     *,
     seed: int,
     n_train: int | None = None,
     val_fraction: float = 0.15,
     test_fraction: float = 0.25,
-) -> DigitsSplit:
+) -> DigitImages:
     """The digits, split per class in the given fractions; ``n_train`` keeps the first n of the
     (shuffled) training part (a smaller training set overfits sooner)."""
     from sklearn.datasets import load_digits
@@ -55,4 +55,4 @@ def load_digits_split(
             raise ValueError(f"n_train = {n_train}: must be in [1, {len(y_tr)}]")
         x_tr, y_tr = x_tr[:n_train], y_tr[:n_train]
     t = torch.from_numpy
-    return DigitsSplit(t(x_tr), t(y_tr), t(x_val), t(y_val), t(x_test), t(y_test))
+    return DigitImages(t(x_tr), t(y_tr), t(x_val), t(y_val), t(x_test), t(y_test))
