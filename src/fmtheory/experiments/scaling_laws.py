@@ -265,20 +265,17 @@ def checks(table: pd.DataFrame, config: Config) -> list[Check]:
 
 
 def _grid_optimum(pts: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """For compute levels C inside every size's range, the size with the lowest loss at D = C/(6N)
-    (each size's curve interpolated linearly in log D)."""
+    """For 12 compute levels C over the grid's range, the size with the lowest loss at D = C/(6N)
+    among the sizes (at least 3) whose measured D range covers it (each curve interpolated
+    linearly in log D)."""
     curves = {}
     for n, g in pts.groupby("n_params"):
         g = g.sort_values("tokens")
         curves[float(n)] = (np.log(g["tokens"].to_numpy(float)), g["value"].to_numpy(float))
-    c_lo = max(6 * n * math.exp(x[0]) for n, (x, _) in curves.items())
-    c_hi = min(6 * n * math.exp(x[-1]) for n, (x, _) in curves.items())
-    if not c_hi > c_lo:
-        # no compute level is reached by every size: use each level with at least 3 sizes
-        c_lo = min(6 * n * math.exp(x[0]) for n, (x, _) in curves.items())
-        c_hi = max(6 * n * math.exp(x[-1]) for n, (x, _) in curves.items())
+    c_lo = min(6 * n * math.exp(x[0]) for n, (x, _) in curves.items())
+    c_hi = max(6 * n * math.exp(x[-1]) for n, (x, _) in curves.items())
     cs, best = [], []
-    for c in np.geomspace(c_lo, c_hi, 8):
+    for c in np.geomspace(c_lo, c_hi, 12):
         cand = {}
         for n, (x, y) in curves.items():
             ld = math.log(c / (6 * n))
