@@ -22,13 +22,14 @@ def bt_mle(
     reps, n, d = x.shape
     theta = np.zeros((reps, d))
     eye = np.eye(d)
+    xt = np.swapaxes(x, 1, 2)
     lam_eff = max(lam, 1e-10)
     for _ in range(iters):
-        z = np.einsum("rnd,rd->rn", x, theta)
+        z = np.matmul(x, theta[..., None])[..., 0]
         p = 1.0 / (1.0 + np.exp(-z))
-        grad = np.einsum("rn,rnd->rd", p - y, x) / n + lam_eff * theta
+        grad = np.matmul((p - y)[:, None, :], x)[:, 0] / n + lam_eff * theta
         w = p * (1.0 - p)
-        hess = np.einsum("rn,rnd,rne->rde", w, x, x) / n + lam_eff * eye
+        hess = np.matmul(xt, x * w[..., None]) / n + lam_eff * eye
         step = np.linalg.solve(hess, grad[..., None])[..., 0]
         # damped Newton: cap each step's length so early steps on separable data stay finite
         norm = np.linalg.norm(step, axis=1, keepdims=True)
