@@ -157,3 +157,14 @@ def test_bad_input_is_one_config_error(field, value):
     with pytest.raises(ConfigError) as e:
         get_experiment(NAME).make_config("quick", {field: value})
     assert "\n" not in str(e.value)
+
+
+def test_run_with_a_workdir_equals_a_run_without(tmp_path):
+    exp = get_experiment(NAME)
+    cfg = exp.make_config("tiny", {"dpo_train.checkpoint_every": 20})
+    a = exp.run(cfg, RunContext(workdir=tmp_path))
+    assert (tmp_path / "checkpoints" / "dpo.safetensors").exists()
+    b = exp.run(cfg, RunContext(workdir=tmp_path))  # resumes from the finished checkpoints
+    c = exp.run(cfg, None)
+    pd.testing.assert_frame_equal(a.table, c.table)
+    pd.testing.assert_frame_equal(b.table, c.table)
