@@ -13,6 +13,7 @@ from scipy.special import log_softmax
 from fmtheory.checks import exact_row
 from fmtheory.contract import ConfigError, RunContext, get_experiment
 from fmtheory.experiments import dpo_vs_rlhf as dv
+from fmtheory.experiments._preference import bt_mle, bt_mle_counts
 from fmtheory.theory import evaluate
 from fmtheory.theory.kl_optimum import kl_divergence, kl_optimal_policy, kl_optimal_value
 from fmtheory.train.fit import make_generator
@@ -49,6 +50,22 @@ def test_kl_divergence_basics():
     assert kl_divergence(np.array([1.0, 0.0]), p) == pytest.approx(np.log(1 / 0.2))
 
 
+def test_bt_mle_counts_matches_the_sample_mle():
+    """The count-based tabular MLE equals bt_mle on the one-hot differences of the same pairs."""
+    rng = np.random.default_rng(4)
+    a = rng.integers(0, 4, 600)
+    b = (a + rng.integers(1, 4, 600)) % 4
+    r = np.array([0.5, -0.2, 0.1, 0.0])
+    y = rng.random(600) < 1 / (1 + np.exp(-(r[a] - r[b])))
+    win, lose = np.where(y, a, b), np.where(y, b, a)
+    counts = np.zeros((4, 4))
+    np.add.at(counts, (win, lose), 1.0)
+    x = (np.eye(4)[win] - np.eye(4)[lose])[None]
+    ref = bt_mle(x, np.ones((1, 600)), lam=1e-6 / 600)[0]
+    got = bt_mle_counts(counts, lam=1e-6)
+    np.testing.assert_allclose(got - got.mean(), ref - ref.mean(), atol=1e-6)
+
+
 def test_gao_fit_recovers_its_form():
     d = np.linspace(0, 3, 40)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -70,12 +87,15 @@ def test_preference_labels_follow_bradley_terry():
 
 # ---------------------------------------------------------------------------------------------
 def _table(*, dpo_exp=-1.0, rlhf_exp=-1.0, corr=(0.99, 0.002), drop=(0.13, 0.02),
-           gao="rl", proxy_up=True):  # fmt: skip
+           gao="rl", proxy_up=True, equiv=(1e-5, 5e-5)):  # fmt: skip
     rows = []
     for n in (1000, 2000, 4000, 8000, 16000, 32000):
         for method, e in (("dpo", dpo_exp), ("rlhf", rlhf_exp)):
             v = 50.0 * n**e
             rows.append(exact_row(method, "kl_to_optimum", v, se=0.03 * v, seed=0, n=n))
+    rows.append(exact_row("closed-form-on-mle", "kl_to_optimum", 0.003, se=1e-4, seed=0, n=32000))
+    for method, v in (("dpo", equiv[0]), ("rlhf", equiv[1])):
+        rows.append(exact_row(method, "kl_to_mle_optimum", v, se=1e-5, seed=0, n=32000))
     rows.append(exact_row("dpo", "implicit_reward_corr", corr[0], se=corr[1], seed=0, n=32000))
     d = np.linspace(0, 3, 30)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -98,21 +118,23 @@ def _status(table):
 
 
 def test_checks_hold_on_a_table_that_agrees():
-    assert _status(_table()) == ["holds"] * 6
+    assert _status(_table()) == ["holds"] * 8
 
 
 def test_check_kinds():
-    assert [c.kind for c in dv.checks(_table(), _cfg())] == ["claim"] * 3 + ["sanity", "claim",
+    assert [c.kind for c in dv.checks(_table(), _cfg())] == ["claim"] * 5 + ["sanity", "claim",
                                                                               "claim"]  # fmt: skip
 
 
 def test_checks_fail_one_by_one():
     assert _status(_table(dpo_exp=0.0))[0] == "fails"
     assert _status(_table(rlhf_exp=-0.5))[1] == "fails"
-    assert _status(_table(corr=(0.5, 0.01)))[2] == "fails"
-    assert _status(_table(proxy_up=False))[3] == "fails"
-    assert _status(_table(drop=(0.0, 0.0)))[4] == "fails"
-    assert _status(_table(gao="other"))[5] == "fails"
+    assert _status(_table(equiv=(0.001, 0.0)))[2] == "fails"
+    assert _status(_table(equiv=(0.0, 0.001)))[3] == "fails"
+    assert _status(_table(corr=(0.5, 0.01)))[4] == "fails"
+    assert _status(_table(proxy_up=False))[5] == "fails"
+    assert _status(_table(drop=(0.0, 0.0)))[6] == "fails"
+    assert _status(_table(gao="other"))[7] == "fails"
 
 
 def test_shuffled_preferences_remove_the_implicit_reward():
@@ -127,7 +149,7 @@ def test_shuffled_preferences_remove_the_implicit_reward():
     logp = dv.train_dpo(data, logp_ref, 1.0, cfg.dpo_train, 3, RunContext())
     corr = dv._centred_corr(1.0 * (logp - logp_ref[None]), reward)
     table = _table(corr=(float(corr.mean()), float(corr.std(ddof=1) / np.sqrt(2))))
-    assert dv.checks(table, cfg)[2].status == "fails"
+    assert dv.checks(table, cfg)[4].status == "fails"
 
 
 def test_tiny_run_is_deterministic_and_complete():
@@ -137,7 +159,7 @@ def test_tiny_run_is_deterministic_and_complete():
     pd.testing.assert_frame_equal(a.table, b.table)
     assert {"se", "n", "step"} <= set(a.table.columns)
     assert set(a.figures) == {"kl_to_optimum", "overoptimisation"}
-    assert len(a.checks) == 6
+    assert len(a.checks) == 8
     assert exp.headline(a.table, exp.make_config("tiny"))
 
 

@@ -43,3 +43,28 @@ def bt_mle(
 def sigma_norm(v: np.ndarray, m: np.ndarray) -> np.ndarray:
     """‖v‖_M = sqrt(vᵀ M v).  v: (..., d), m: (..., d, d) -> (...)."""
     return np.sqrt(np.maximum(np.einsum("...d,...de,...e->...", v, m, v), 0.0))
+
+
+def bt_mle_counts(wins: np.ndarray, *, lam: float = 1e-6, iters: int = 100) -> np.ndarray:
+    """Tabular Bradley–Terry MLE from win counts, by Newton's method.
+
+    wins: (..., A, A) with wins[..., a, b] = how often a beat b.  Minimises
+    Σ_{a,b} W_ab·log(1 + exp(r_b − r_a)) + (λ/2)‖r‖² over r: (..., A) -> (..., A).  Actions never
+    compared stay at 0 (the ridge), as a reward table initialised at 0 does under gradient descent.
+    """
+    w = np.asarray(wins, dtype=float)
+    r = np.zeros(w.shape[:-1])
+    eye = np.eye(w.shape[-1])
+    for _ in range(iters):
+        diff = r[..., :, None] - r[..., None, :]  # r_a − r_b
+        s = 1.0 / (1.0 + np.exp(-diff))  # σ(r_a − r_b)
+        m = w * (1.0 - s)  # W_ab σ(r_b − r_a)
+        grad = -m.sum(-1) + m.sum(-2) + lam * r
+        h = w * s * (1.0 - s)
+        hs = h + np.swapaxes(h, -1, -2)
+        hess = eye * hs.sum(-1)[..., None] - hs + lam * eye
+        step = np.linalg.solve(hess, grad[..., None])[..., 0]
+        r = r - step
+        if float(np.max(np.abs(step))) < 1e-12:
+            break
+    return r

@@ -39,6 +39,7 @@ from fmtheory.contract import (
     Section,
     register_experiment,
 )
+from fmtheory.experiments._preference import bt_mle_counts
 from fmtheory.models.tabular import TabularTable
 from fmtheory.sections import TrainSection
 from fmtheory.theory.kl_optimum import kl_divergence, kl_optimal_policy
@@ -54,6 +55,9 @@ RIVAL_EXPONENTS = (0.0, -0.5)
 R2_MIN = 0.9
 #: DPO's implicit reward must correlate with the gold reward (centred per state) at least this much
 CORR_MIN = 0.9
+#: DPO and RM + REINFORCE must land within this fraction of the statistical error KL(π*‖π̂) of π̂,
+#: the closed-form optimum of the data's exact Bradley–Terry MLE (Rafailov et al. Thm 1: same target)
+EQUIV_RATIO = 0.1
 #: the gold reward must fall from its peak by more than this (gold rewards have scale·N(0, 1))
 MIN_DROP = 0.05
 #: Gao et al.'s RL form must explain this share of the gold reward's variation along the path
@@ -229,6 +233,18 @@ def train_policy_gradient(reward_hat: np.ndarray, logp_ref: np.ndarray, beta: fl
     return model.log_probs().detach().numpy()
 
 
+def mle_rewards(data: dict[str, torch.Tensor], shape: tuple[int, int]) -> np.ndarray:
+    """The exact tabular Bradley–Terry MLE of every data set (Newton on win counts): (B, S, A)."""
+    b = data["s"].shape[0]
+    n_s, n_a = shape
+    wins = np.zeros((b, n_s, n_a, n_a))
+    for i in range(b):
+        n = int(data["n"][i])
+        s, w, lo = (data[k][i, :n].numpy() for k in ("s", "win", "lose"))
+        np.add.at(wins[i], (s, w, lo), 1.0)
+    return bt_mle_counts(wins)
+
+
 def _centred_corr(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Pearson correlation of x and y after removing each state's mean.  (B, S, A), (S, A) -> (B,)."""
     xc = x - x.mean(-1, keepdims=True)
@@ -249,6 +265,7 @@ def run(config: Config, ctx: RunContext | None = None) -> Result:
     rhat = train_reward_model(data, reward.shape, config.rm_train, config.seed + 3, ctx)
     logp_rlhf = train_policy_gradient(rhat, logp_ref, p.beta, config.pg_train, config.seed + 4, ctx)
     pi_rm = kl_optimal_policy(logp_ref[None], rhat, p.beta)  # closed form on the learned reward
+    pi_mle = kl_optimal_policy(logp_ref[None], mle_rewards(data, reward.shape), p.beta)
     rows: list[dict[str, Any]] = []
     sizes_arr = np.array(sizes)
     for n in d.n_grid:
@@ -258,6 +275,11 @@ def run(config: Config, ctx: RunContext | None = None) -> Result:
             rows.append(ci_row(method, "kl_to_optimum", kl, seed=config.seed, n=n))
         kl_rm = kl_divergence(pi_star[None], pi_rm[k]).mean(-1)
         rows.append(ci_row("closed-form-on-rm", "kl_to_optimum", kl_rm, seed=config.seed, n=n))
+        kl_mle = kl_divergence(pi_star[None], pi_mle[k]).mean(-1)
+        rows.append(ci_row("closed-form-on-mle", "kl_to_optimum", kl_mle, seed=config.seed, n=n))
+        for method, logp in (("dpo", logp_dpo[k]), ("rlhf", logp_rlhf[k])):
+            kl = kl_divergence(pi_mle[k], np.exp(logp)).mean(-1)
+            rows.append(ci_row(method, "kl_to_mle_optimum", kl, seed=config.seed, n=n))
         implicit = p.beta * (logp_dpo[k] - logp_ref[None])
         corr = _centred_corr(implicit, reward)
         rows.append(ci_row("dpo", "implicit_reward_corr", corr, seed=config.seed, n=n))
@@ -332,6 +354,18 @@ def checks(table: pd.DataFrame, config: Config) -> list[Check]:
             SOURCE, "claim", x=t.n, y=t.value, y_se=t.se, predicted=PREDICTED_EXPONENT,
             alternatives=RIVAL_EXPONENTS, r2_min=R2_MIN, where=f"β = {config.problem.beta:g}",
         ))  # fmt: skip
+    base = _sel(table, "closed-form-on-mle", "kl_to_optimum")
+    for method, who in (("dpo", "DPO"), ("rlhf", "REINFORCE on the learned reward")):
+        t = _sel(table, method, "kl_to_mle_optimum")
+        claim_e = (f"{who} lands on the closed-form optimum of the data's exact Bradley–Terry MLE "
+                   f"π̂, within {EQUIV_RATIO:g} of the statistical error KL(π*‖π̂)")  # fmt: skip
+        if t.empty or base.empty:
+            out.append(inconclusive_check(claim_e, SOURCE, "claim", "no equivalence rows"))
+            continue
+        last, ref = t.iloc[-1], base.iloc[-1]
+        out.append(bound_check(claim_e, SOURCE, "claim", value=last.value, value_se=last.se,
+                               bound=EQUIV_RATIO * ref.value,
+                               where=f"KL(π̂‖π) at n = {int(last.n)}"))  # fmt: skip
     c = _sel(table, "dpo", "implicit_reward_corr")
     claim_c = "DPO's implicit reward β log(π/π_ref) recovers r up to a constant per state"
     if c.empty:
