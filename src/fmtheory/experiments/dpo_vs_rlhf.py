@@ -424,7 +424,8 @@ def figures(table: pd.DataFrame) -> dict[str, Any]:
     figs: dict[str, Any] = {}
     fig, ax = plt.subplots(figsize=(5, 3.6))
     for method, lab in (("dpo", "DPO"), ("rlhf", "RM + policy gradient"),
-                        ("closed-form-on-rm", "closed form on learned reward")):  # fmt: skip
+                        ("closed-form-on-rm", "closed form on learned reward"),
+                        ("closed-form-on-mle", "closed form on exact MLE")):  # fmt: skip
         t = _sel(table, method, "kl_to_optimum")
         if not t.empty:
             ax.errorbar(t.n, t.value, yerr=Z95 * t.se, fmt="o-", label=lab, capsize=2)
