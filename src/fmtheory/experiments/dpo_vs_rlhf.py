@@ -20,6 +20,7 @@ per-coordinate and gradient clipping is off, so this equals separate runs).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -44,6 +45,9 @@ from fmtheory.models.tabular import TabularTable
 from fmtheory.sections import TrainSection
 from fmtheory.theory.kl_optimum import kl_divergence, kl_optimal_policy
 from fmtheory.train.fit import fit, make_generator
+
+#: a batch of preference data sets: s, win, lose (B, n_max) long; n (B,) sizes
+Prefs = dict[str, torch.Tensor]
 
 NAME = "dpo-vs-rlhf"
 SOURCE = "Rafailov et al. 2023 (DPO), eq. (4) and Thm 1; Gao, Schulman & Hilton 2023, eq. (2)"
@@ -173,7 +177,8 @@ def _pick(table: torch.Tensor, s: torch.Tensor, a: torch.Tensor) -> torch.Tensor
     return table[bidx, s, a]
 
 
-def train_dpo(data, logp_ref: np.ndarray, beta: float, train: TrainSection, seed: int, ctx,
+def train_dpo(data: Prefs, logp_ref: np.ndarray, beta: float, train: TrainSection, seed: int,
+              ctx: RunContext,
               name: str = "dpo") -> np.ndarray:  # fmt: skip
     """DPO (Rafailov et al. 2023, eq. (7)) on every data set; returns log π (B, S, A)."""
     b = data["s"].shape[0]
@@ -190,7 +195,8 @@ def train_dpo(data, logp_ref: np.ndarray, beta: float, train: TrainSection, seed
     return model.log_probs().detach().numpy()
 
 
-def train_reward_model(data, shape: tuple[int, int], train: TrainSection, seed: int, ctx,
+def train_reward_model(data: Prefs, shape: tuple[int, int], train: TrainSection, seed: int,
+                       ctx: RunContext,
                        name: str = "reward-model") -> np.ndarray:  # fmt: skip
     """Bradley–Terry reward model (tabular, from 0) on every data set; returns r̂ (B, S, A)."""
     b = data["s"].shape[0]
@@ -205,8 +211,10 @@ def train_reward_model(data, shape: tuple[int, int], train: TrainSection, seed: 
 
 
 def train_policy_gradient(reward_hat: np.ndarray, logp_ref: np.ndarray, beta: float,
-                          train: TrainSection, seed: int, ctx, name: str = "policy-gradient",
-                          record=None) -> np.ndarray:  # fmt: skip
+                          train: TrainSection, seed: int, ctx: RunContext,
+                          name: str = "policy-gradient",
+                          record: Callable[[int, torch.Tensor], None] | None = None,
+                          ) -> np.ndarray:  # fmt: skip
     """REINFORCE on r̂(s, a) − β log π(a|s)/π_ref(a|s), batch-mean baseline; returns log π.
 
     ``record(step, log_probs)`` is called before each step when given (over-optimisation path).
@@ -289,7 +297,9 @@ def run(config: Config, ctx: RunContext | None = None) -> Result:
     return Result(table=table, checks=checks(table, config), figures=figures(table))
 
 
-def overopt_rows(config: Config, reward: np.ndarray, logp_ref: np.ndarray, ctx) -> list[dict]:
+def overopt_rows(
+    config: Config, reward: np.ndarray, logp_ref: np.ndarray, ctx: RunContext
+) -> list[dict[str, Any]]:
     """The REINFORCE path on a proxy reward: kl, gold_reward, proxy_reward at recorded steps
     (rewards measured from π_ref's, so the path starts at 0)."""
     o = config.overopt
