@@ -13,16 +13,15 @@ Errors are squared errors divided by the dimension, with 95% intervals over prom
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 from pydantic import Field, model_validator
 
-from fmtheory.estimators import create_estimator
-from fmtheory.experiments._common import build_softmax_gpt
-from fmtheory.experiments.base import (
+from fmtheory.checks import Z95, Z_CHECK, exact_row, not_applicable, z_check
+from fmtheory.contract import (
     Check,
     ConfigError,
     Experiment,
@@ -32,10 +31,12 @@ from fmtheory.experiments.base import (
     Section,
     register_experiment,
 )
-from fmtheory.models.icl import RegressionTransformer
+from fmtheory.estimators import create_estimator
+from fmtheory.models.icl import RegressionTransformer, build_regression_transformer
+from fmtheory.sections import GPTSection, TrainSection
 from fmtheory.tasks.regression import RegressionSpec, make_generator, sample_regression
 from fmtheory.theory.linear_regression import bayes_risk_curve, ols_risk_curve
-from fmtheory.train import TrainSpec, save_model, train
+from fmtheory.train import fit, save_model, seeded
 
 NAME = "icl-regression"
 SOURCE = "Garg et al. 2022, Fig. 2; Raventós et al. 2023, §4"
@@ -71,69 +72,6 @@ class TaskConfig(Section):
         )
 
 
-class ModelConfig(Section):
-    n_layer: int = Field(4, ge=1, le=48)
-    n_head: int = Field(4, ge=1, le=64)
-    n_embd: int = Field(64, ge=4, le=4096)
-    attention: Literal["softmax", "linear"] = "linear"
-    layernorm: bool = True
-    mask: Literal["causal", "sliding"] = "causal"
-    window: int | None = Field(None, ge=1, description="keys seen per query when mask = sliding")
-    layout: Literal["carry", "pairs", "interleaved"] = Field(
-        "carry",
-        description="carry: token k = (x_{k-1}, y_{k-1}, x_k); pairs: (x_k, y_{k-1}); "
-        "interleaved: Garg et al.'s x, y, x, y (see models/icl.py)",
-    )
-
-    @model_validator(mode="after")
-    def _heads_divide(self) -> ModelConfig:
-        if self.n_embd % self.n_head:
-            raise ValueError(f"n_embd = {self.n_embd} must be divisible by n_head = {self.n_head}")
-        if self.mask == "sliding" and self.window is None:
-            raise ValueError("mask = sliding needs a window")
-        return self
-
-
-class CurriculumConfig(Section):
-    """Garg et al. 2022 §3: start with fewer active dimensions / points, grow every ``every`` steps."""
-
-    dims_start: int | None = Field(
-        None, ge=1, description="active dims at step 0 (None: no curriculum)"
-    )
-    dims_inc: int = Field(1, ge=1)
-    points_start: int | None = Field(
-        None, ge=1, description="points at step 0 (None: no curriculum)"
-    )
-    points_inc: int = Field(2, ge=1)
-    every: int = Field(200, ge=1, description="steps between increments")
-
-
-class TrainConfig(Section):
-    steps: int = Field(3000, ge=0, le=10_000_000)
-    batch_size: int = Field(128, ge=1, le=65536)
-    lr: float = Field(2e-3, gt=0.0, le=1.0)
-    warmup_steps: int = Field(100, ge=0)
-    schedule: Literal["cosine", "constant"] = "cosine"
-    min_lr_ratio: float = Field(0.05, ge=0.0, le=1.0)
-    weight_decay: float = Field(0.0, ge=0.0)
-    grad_clip: float | None = Field(1.0, gt=0.0)
-    checkpoint_every: int = Field(250, ge=1)
-    curriculum: CurriculumConfig = CurriculumConfig()
-
-    def spec(self) -> TrainSpec:
-        """The training loop's hyperparameters (warm-up capped at the number of steps)."""
-        return TrainSpec(
-            steps=self.steps,
-            lr=self.lr,
-            warmup_steps=min(self.warmup_steps, self.steps),
-            schedule=self.schedule,
-            min_lr_ratio=self.min_lr_ratio,
-            weight_decay=self.weight_decay,
-            grad_clip=self.grad_clip,
-            checkpoint_every=self.checkpoint_every,
-        )
-
-
 class EvalConfig(Section):
     n_prompts: int = Field(8000, ge=10, le=1_000_000, description="held-out prompts")
     knn_neighbors: int = Field(3, ge=1)
@@ -146,53 +84,41 @@ class EvalConfig(Section):
 
 class Config(ExperimentConfig):
     task: TaskConfig = TaskConfig()
-    model: ModelConfig = ModelConfig()
-    train: TrainConfig = TrainConfig()
+    model: GPTSection
+    train: TrainSection = TrainSection()
     eval: EvalConfig = EvalConfig()
 
 
 # ---------------------------------------------------------------------------------------------
 def build_model(config: Config) -> RegressionTransformer:
     """The transformer of ``config.model`` for prompts of ``config.task`` (untrained)."""
-    return build_softmax_gpt(dim=config.task.dim, n_points=config.task.n_points, model=config.model)
-
-
-def _curriculum(config: Config, step: int) -> tuple[int, int]:
-    """(active dims, points) at ``step``."""
-    t, c = config.task, config.train.curriculum
-    k = step // c.every
-    dims = t.dim if c.dims_start is None else min(t.dim, c.dims_start + k * c.dims_inc)
-    pts = (
-        t.n_points if c.points_start is None else min(t.n_points, c.points_start + k * c.points_inc)
+    return build_regression_transformer(
+        config.model, dim=config.task.dim, n_points=config.task.n_points
     )
-    return dims, pts
+
+
+def label(config: Config) -> str:
+    """The trained model, named from its config."""
+    return config.model.label()
 
 
 def train_model(config: Config, ctx: RunContext) -> tuple[RegressionTransformer, Any]:
-    """Train the transformer (resumes from ``ctx`` checkpoints); return (model, TrainResult)."""
-    spec = config.task.spec()
-    with torch.random.fork_rng(devices=[]):  # init from the run's seed, leave global state alone
-        torch.manual_seed(config.seed)
-        model = build_model(config)
-    model.to(ctx.device)
-    tc = config.train
+    """Train the transformer (resumes from ``ctx`` checkpoints); return (model, TrainResult).
+
+    Curriculum (Garg et al. §3): active dimensions and points grow every ``curriculum.every`` steps.
+    """
+    t, tc = config.task, config.train
+    spec = t.spec()
+    model = seeded(lambda: build_model(config), config.seed)  # init from the run's seed
 
     def loss_fn(m: torch.nn.Module, step: int, g: torch.Generator) -> torch.Tensor:
-        dims, pts = _curriculum(config, step)
+        dims, pts = tc.curriculum.at(step, dims=t.dim, points=t.n_points)
         b = sample_regression(
             spec, batch=tc.batch_size, n_points=pts, generator=g, active_dims=dims
         )
         return (m(b.x, b.y) - b.y).pow(2).mean()
 
-    result = train(
-        model,
-        loss_fn=loss_fn,
-        spec=tc.spec(),
-        generator=make_generator(config.seed, ctx.device),
-        checkpoint_path=ctx.path("checkpoints/train.safetensors"),
-        progress=ctx.progress,
-        description=f"{NAME} train",
-    )
+    result = fit(model, loss_fn, tc, seed=config.seed, ctx=ctx, name="train")
     return model, result
 
 
@@ -222,12 +148,9 @@ def _rows(method: str, err: torch.Tensor, d: int, seed: int) -> list[dict[str, A
     """err: (prompts, n) squared errors -> one row per context length with a 95% normal CI."""
     e = (err.double() / d).cpu().numpy()
     mean = e.mean(0)
-    half = 1.96 * e.std(0, ddof=1) / math.sqrt(e.shape[0])
-    return [
-        dict(method=method, n_context=k, metric="normalized_mse", value=float(mean[k]),
-             ci_low=float(mean[k] - half[k]), ci_high=float(mean[k] + half[k]), seed=seed)
-        for k in range(e.shape[1])
-    ]  # fmt: skip
+    se = e.std(0, ddof=1) / math.sqrt(e.shape[0])
+    return [exact_row(method, "normalized_mse", float(mean[k]), se=float(se[k]), seed=seed, n_context=k)
+            for k in range(e.shape[1])]  # fmt: skip
 
 
 @torch.no_grad()
@@ -259,7 +182,7 @@ def theory_rows(config: Config, replicates: int = 8) -> pd.DataFrame:
     d, n = t.dim, t.n_points
     if t.sparsity is not None:  # the Gaussian formulas do not describe a sparse prior
         return pd.DataFrame(
-            columns=["method", "n_context", "metric", "value", "ci_low", "ci_high", "seed"]
+            columns=["method", "n_context", "metric", "value", "se", "ci_low", "ci_high", "seed"]
         )
     per = max(50, e.theory_mc // replicates)
     curves = np.stack(
@@ -268,31 +191,26 @@ def theory_rows(config: Config, replicates: int = 8) -> pd.DataFrame:
     ) / d  # fmt: skip
     mean = curves.mean(0)
     se = curves.std(0, ddof=1) / math.sqrt(replicates)
-    rows = [
-        dict(method="theory: bayes risk", n_context=k, metric="normalized_mse", value=float(mean[k]),
-             ci_low=float(mean[k] - 1.96 * se[k]), ci_high=float(mean[k] + 1.96 * se[k]),
-             seed=config.seed)
-        for k in range(n)
-    ]  # fmt: skip
+    rows = [exact_row("theory: bayes risk", "normalized_mse", float(mean[k]), se=float(se[k]),
+                      seed=config.seed, n_context=k) for k in range(n)]  # fmt: skip
     if t.x_cond == 1.0 and t.w_mean == 0.0:
         ols = ols_risk_curve(d=d, n=n, sigma=t.noise_std, prior_scale=t.w_scale) / d
-        rows += [
-            dict(method="theory: ols risk", n_context=k, metric="normalized_mse",
-                 value=float(ols[k]), ci_low=float(ols[k]), ci_high=float(ols[k]), seed=config.seed)
-            for k in range(n)
-        ]  # fmt: skip
+        rows += [exact_row("theory: ols risk", "normalized_mse", float(ols[k]), seed=config.seed,
+                           n_context=k) for k in range(n)]  # fmt: skip
     return pd.DataFrame(rows)
 
 
 # ---------------------------------------------------------------------------------------------
 # Checks: tolerances are constants fixed here, before any run.
 TRANSFORMER_RATIO, TRANSFORMER_SLACK = 1.2, 0.02
-Z_MC = 4.0  # |empirical - closed form| <= Z_MC combined standard errors
+SRC_A = SOURCE
+SRC_OLS = "Hastie et al. 2022, Thm 1; Belkin, Hsu & Xu 2020, Thm 1"
+SRC_BAYES = "Bishop 2006 §3.3 (Gaussian posterior); Raventós et al. 2023 §2"
 
 
 def _curve(table: pd.DataFrame, method: str) -> pd.DataFrame:
     df = table[(table["method"] == method) & (table["metric"] == "normalized_mse")]
-    return df.groupby("n_context")[["value", "ci_low", "ci_high"]].mean().sort_index()
+    return df.groupby("n_context")[["value", "se"]].mean().sort_index()
 
 
 def _method(table: pd.DataFrame, prefix: str) -> str | None:
@@ -300,35 +218,46 @@ def _method(table: pd.DataFrame, prefix: str) -> str | None:
     return names[0] if names else None
 
 
-def make_checks(config: Config, table: pd.DataFrame) -> list[Check]:
+def _transformer_check(config: Config, table: pd.DataFrame) -> Check:
+    """(a) claim: transformer ≤ ratio·Bayes + slack at every k in 1..min(2d, n−1), each k judged by
+    its 95% interval: holds when every interval is below, fails when one is entirely above."""
     t = config.task
     d, n = t.dim, t.n_points
-    checks = []
-    tr, by = _curve(table, "transformer"), _curve(table, _method(table, "bayes") or "")
-    ks = [k for k in range(1, min(2 * d, n - 1) + 1)]
-    claim_a = (
-        f"the transformer's error is ≤ {TRANSFORMER_RATIO}× the Bayes-optimal error "
-        f"+ {TRANSFORMER_SLACK} at every context length 1..{ks[-1] if ks else 0}"
-    )
+    ks = list(range(1, min(2 * d, n - 1) + 1))
+    claim = (f"the transformer's error is ≤ {TRANSFORMER_RATIO}× the Bayes-optimal error "
+             f"+ {TRANSFORMER_SLACK} at every context length 1..{ks[-1] if ks else 0}")  # fmt: skip
+    tol = f"transformer − ({TRANSFORMER_RATIO}·Bayes + {TRANSFORMER_SLACK}) ± {Z95:.2f} s.e. ≤ 0 at every k"
     if t.sparsity is not None:
-        checks.append(Check(claim_a, SOURCE, "n/a", "sparse w: the Gaussian posterior mean is not "
-                            "Bayes-optimal, so there is no closed-form optimum to compare with",
-                            f"≤ {TRANSFORMER_RATIO}·Bayes + {TRANSFORMER_SLACK}", None))  # fmt: skip
-    elif not ks:
-        checks.append(Check(claim_a, SOURCE, "n/a", "n_points = 1: no context length to check",
-                            "", None))  # fmt: skip
-    else:
-        excess = {k: tr.loc[k, "value"] - (TRANSFORMER_RATIO * by.loc[k, "value"] + TRANSFORMER_SLACK)
-                  for k in ks}  # fmt: skip
-        worst = max(excess, key=excess.get)
-        checks.append(Check(
-            claim_a, SOURCE,
-            predicted=f"≤ {TRANSFORMER_RATIO * by.loc[worst, 'value'] + TRANSFORMER_SLACK:.4f} at k={worst}",
-            measured=f"{tr.loc[worst, 'value']:.4f} at k={worst} (worst k; Bayes {by.loc[worst, 'value']:.4f})",
-            tolerance=f"transformer ≤ {TRANSFORMER_RATIO}·Bayes + {TRANSFORMER_SLACK} for every k in 1..{ks[-1]}",
-            holds=bool(excess[worst] <= 0),
-        ))  # fmt: skip
-    # (b) OLS: peak at k = d, and agreement with its closed form.
+        return not_applicable(claim, SRC_A, "claim", "sparse w: the Gaussian posterior mean is not "
+                              "Bayes-optimal, so there is no closed-form optimum to compare with", tol)  # fmt: skip
+    if not ks:
+        return not_applicable(
+            claim, SRC_A, "claim", "n_points = 1: no context length to check", tol
+        )
+    tr, by = _curve(table, "transformer"), _curve(table, _method(table, "bayes") or "")
+    excess = {k: tr.loc[k, "value"] - (TRANSFORMER_RATIO * by.loc[k, "value"] + TRANSFORMER_SLACK)
+              for k in ks}  # fmt: skip
+    se = {k: math.hypot(tr.loc[k, "se"], TRANSFORMER_RATIO * by.loc[k, "se"]) for k in ks}
+    worst = max(ks, key=lambda k: excess[k] + Z95 * se[k])
+    bound = TRANSFORMER_RATIO * by.loc[worst, "value"] + TRANSFORMER_SLACK
+    pred = f"≤ {bound:.4f} at k={worst}"
+    meas = (
+        f"{tr.loc[worst, 'value']:.4f} at k={worst} (worst k; Bayes {by.loc[worst, 'value']:.4f})"
+    )
+    if any(excess[k] - Z95 * se[k] > 0 for k in ks):
+        return Check(claim, SRC_A, "claim", pred, meas, tol, "fails")
+    if excess[worst] + Z95 * se[worst] <= 0:
+        return Check(claim, SRC_A, "claim", pred, meas, tol, "holds")
+    return Check(claim, SRC_A, "claim", pred, meas, tol, "inconclusive",
+                 f"at k={worst} the interval of the excess straddles 0")  # fmt: skip
+
+
+def checks(table: pd.DataFrame, config: Config) -> list[Check]:
+    """(a) the transformer against the Bayes-optimal error (claim); (b) the OLS estimator's peak at
+    k = d and its closed form (theory); (c) the Bayes estimator against the Bayes risk (theory)."""
+    t = config.task
+    d, n = t.dim, t.n_points
+    out = [_transformer_check(config, table)]
     ols_name = _method(table, "ols")
     ols = _curve(table, ols_name) if ols_name else None
     claim_b1 = "the OLS (minimum-norm) error peaks at context length k = d (double descent)"
@@ -336,48 +265,39 @@ def make_checks(config: Config, table: pd.DataFrame) -> list[Check]:
         why = (
             "noiseless task: OLS has no peak" if t.noise_std == 0 else "k = d is beyond the prompt"
         )
-        checks.append(Check(claim_b1, "Hastie et al. 2022, Thm 1; Belkin et al. 2020", "n/a", why,
-                            "argmax", None))  # fmt: skip
+        out.append(not_applicable(claim_b1, SRC_OLS, "theory", why, "argmax"))
     else:
         arg = int(ols["value"].idxmax())
-        checks.append(Check(claim_b1, "Hastie et al. 2022, Thm 1; Belkin et al. 2020",
-                            predicted=d, measured=arg, tolerance="argmax over k = 0..n-1 equals d",
-                            holds=arg == d))  # fmt: skip
+        out.append(Check(claim_b1, SRC_OLS, "theory", d, arg, "argmax over k = 0..n-1 equals d",
+                         "holds" if arg == d else "fails"))  # fmt: skip
     th_ols = _curve(table, "theory: ols risk")
     claim_b2 = "the OLS error matches its closed form (isotropic x) within Monte Carlo error"
     ks_b = [k for k in range(n) if (k <= d - 4 or k >= d + 4)] if len(th_ols) else []
     if not ks_b or ols is None:
-        checks.append(Check(claim_b2, "Hastie et al. 2022, Thm 1", "n/a",
-                            "no context length with finite-variance OLS error (k ≤ d-4 or k ≥ d+4)"
-                            " or x not isotropic", f"{Z_MC} s.e.", None))  # fmt: skip
+        out.append(not_applicable(claim_b2, SRC_OLS, "theory", "no context length with "
+                                  "finite-variance OLS error (k ≤ d-4 or k ≥ d+4), or x not isotropic"))  # fmt: skip
     else:
-        z = {k: abs(ols.loc[k, "value"] - th_ols.loc[k, "value"])
-             / max((ols.loc[k, "ci_high"] - ols.loc[k, "ci_low"]) / (2 * 1.96), 1e-12) for k in ks_b}  # fmt: skip
-        worst = max(z, key=z.get)
-        checks.append(Check(claim_b2, "Hastie et al. 2022, Thm 1; Belkin, Hsu & Xu 2020, Thm 1",
-                            predicted=float(th_ols.loc[worst, "value"]),
-                            measured=float(ols.loc[worst, "value"]),
-                            tolerance=f"|measured − closed form| ≤ {Z_MC} s.e. at k ∈ {ks_b} "
-                                      f"(worst k={worst}: {z[worst]:.2f} s.e.)",
-                            holds=bool(z[worst] <= Z_MC)))  # fmt: skip
-    # (c) Bayes estimator vs the Bayes risk.
+        z = {k: abs(ols.loc[k, "value"] - th_ols.loc[k, "value"]) / max(ols.loc[k, "se"], 1e-12)
+             for k in ks_b}  # fmt: skip
+        w = max(z, key=z.get)
+        out.append(z_check(claim_b2, SRC_OLS, "theory", measured=float(ols.loc[w, "value"]),
+                           measured_se=float(ols.loc[w, "se"]), predicted=float(th_ols.loc[w, "value"]),
+                           z=Z_CHECK, where=f"worst k={w} of {ks_b}"))  # fmt: skip
     th_b = _curve(table, "theory: bayes risk")
     claim_c = "the Bayes estimator's error matches the Bayes risk (theory) within Monte Carlo error"
-    if t.sparsity is not None:
-        checks.append(Check(claim_c, "Bishop 2006 §3.3", "n/a", "sparse w: the Gaussian risk formula "
-                            "does not apply", f"{Z_MC} s.e.", None))  # fmt: skip
+    by = _curve(table, _method(table, "bayes") or "")
+    if t.sparsity is not None or not len(th_b):
+        out.append(not_applicable(claim_c, SRC_BAYES, "theory",
+                                  "sparse w: the Gaussian risk formula does not apply"))  # fmt: skip
     else:
-        se = lambda c, k: (c.loc[k, "ci_high"] - c.loc[k, "ci_low"]) / (2 * 1.96)  # noqa: E731
         z = {k: abs(by.loc[k, "value"] - th_b.loc[k, "value"])
-             / max(math.hypot(se(by, k), se(th_b, k)), 1e-12) for k in range(n)}  # fmt: skip
-        worst = max(z, key=z.get)
-        checks.append(Check(claim_c, "Bishop 2006 §3.3 (Gaussian posterior); Raventós et al. 2023 §2",
-                            predicted=float(th_b.loc[worst, "value"]),
-                            measured=float(by.loc[worst, "value"]),
-                            tolerance=f"|measured − theory| ≤ {Z_MC} combined s.e. at every k "
-                                      f"(worst k={worst}: {z[worst]:.2f} s.e.)",
-                            holds=bool(z[worst] <= Z_MC)))  # fmt: skip
-    return checks
+             / max(math.hypot(by.loc[k, "se"], th_b.loc[k, "se"]), 1e-12) for k in range(n)}  # fmt: skip
+        w = max(z, key=z.get)
+        out.append(z_check(claim_c, SRC_BAYES, "theory", measured=float(by.loc[w, "value"]),
+                           measured_se=float(by.loc[w, "se"]), predicted=float(th_b.loc[w, "value"]),
+                           predicted_se=float(th_b.loc[w, "se"]), z=Z_CHECK,
+                           where=f"worst of {n} context lengths: k={w}"))  # fmt: skip
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -434,7 +354,7 @@ def figures(table: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
-def headline(table: pd.DataFrame) -> dict[str, float]:
+def headline(table: pd.DataFrame, config: Config) -> dict[str, float]:
     """For sweeps: the errors at the longest context, and the transformer / Bayes ratio there."""
     tr = _curve(table, "transformer")
     by = _curve(table, _method(table, "bayes") or "")
@@ -455,10 +375,11 @@ def run(config: Config, ctx: RunContext | None = None) -> Result:
         save_model(path, model, {"experiment": NAME})
     table = pd.concat([evaluate(config, model, ctx.device), theory_rows(config)], ignore_index=True)
     loss = pd.DataFrame(dict(method="transformer", step=tr.loss_steps, metric="train_loss",
-                             value=tr.losses, ci_low=tr.losses, ci_high=tr.losses, seed=config.seed))  # fmt: skip
+                             value=tr.losses, se=float("nan"), ci_low=tr.losses, ci_high=tr.losses,
+                             seed=config.seed))  # fmt: skip
     table = pd.concat([table, loss], ignore_index=True)
     table.attrs = {}
-    return Result(table=table, checks=make_checks(config, table), figures=figures(table))
+    return Result(table=table, checks=checks(table, config), figures=figures(table))
 
 
 EXPERIMENT = register_experiment(
@@ -467,12 +388,17 @@ EXPERIMENT = register_experiment(
         claim="A transformer trained on linear-regression prompts matches the Bayes-optimal "
         "estimator at every context length.",
         source=SOURCE,
+        chapter="in-context-learning",
         config_cls=Config,
         run=run,
+        checks=checks,
         figures=figures,
         headline=headline,
+        label=label,
+        formula="Bayes risk(k) = E[σ² + x_qᵀ(Σ_w⁻¹ + XᵀX/σ²)⁻¹x_q]; OLS risk = σ²(1 + d/(k−d−1))",
+        key_figure="error_vs_context",
     )
 )
 
-__all__ = ["Config", "run", "build_model", "train_model", "evaluate", "theory_rows", "make_checks",
-           "figures", "headline", "EXPERIMENT", "ConfigError"]  # fmt: skip
+__all__ = ["Config", "run", "build_model", "train_model", "evaluate", "theory_rows", "checks",
+           "figures", "headline", "label", "EXPERIMENT", "ConfigError"]  # fmt: skip
