@@ -36,7 +36,8 @@ from fmtheory.models.icl import RegressionTransformer, build_regression_transfor
 from fmtheory.sections import GPTSection, TrainSection
 from fmtheory.tasks.regression import RegressionSpec, make_generator, sample_regression
 from fmtheory.theory.linear_regression import bayes_risk_curve, ols_risk_curve
-from fmtheory.train import fit, save_model, seeded
+from fmtheory.train import save_model
+from fmtheory.train.icl import train_regression_gpt
 
 NAME = "icl-regression"
 SOURCE = "Garg et al. 2022, Fig. 2; Raventós et al. 2023, §4"
@@ -103,23 +104,11 @@ def label(config: Config) -> str:
 
 
 def train_model(config: Config, ctx: RunContext) -> tuple[RegressionTransformer, Any]:
-    """Train the transformer (resumes from ``ctx`` checkpoints); return (model, TrainResult).
-
-    Curriculum (Garg et al. §3): active dimensions and points grow every ``curriculum.every`` steps.
-    """
-    t, tc = config.task, config.train
-    spec = t.spec()
-    model = seeded(lambda: build_model(config), config.seed)  # init from the run's seed
-
-    def loss_fn(m: torch.nn.Module, step: int, g: torch.Generator) -> torch.Tensor:
-        dims, pts = tc.curriculum.at(step, dims=t.dim, points=t.n_points)
-        b = sample_regression(
-            spec, batch=tc.batch_size, n_points=pts, generator=g, active_dims=dims
-        )
-        return (m(b.x, b.y) - b.y).pow(2).mean()
-
-    result = fit(model, loss_fn, tc, seed=config.seed, ctx=ctx, name="train")
-    return model, result
+    """Train the transformer (resumes from ``ctx`` checkpoints, curriculum of Garg et al. §3);
+    return (model, TrainResult)."""
+    return train_regression_gpt(config.model, config.train, spec=config.task.spec(),
+                                n_points=config.task.n_points, seed=config.seed, ctx=ctx,
+                                name="train")  # fmt: skip
 
 
 def baselines(config: Config) -> dict[str, Any]:

@@ -27,9 +27,8 @@ import pandas as pd
 import torch
 from pydantic import Field, field_validator, model_validator
 
-from fmtheory.estimators import create_estimator
-from fmtheory.experiments._common import mean_ci, train_softmax_gpt
-from fmtheory.experiments.base import (
+from fmtheory.checks import Z_CHECK, difference_check, mean_ci, not_applicable, z_check
+from fmtheory.contract import (
     Check,
     ConfigError,
     Experiment,
@@ -39,12 +38,14 @@ from fmtheory.experiments.base import (
     Section,
     register_experiment,
 )
-from fmtheory.experiments.lsa_gd import GPTSection, LSATrainConfig, gpt_label, train_lsa
+from fmtheory.estimators import create_estimator
 from fmtheory.models.lsa import LSAStack
+from fmtheory.sections import GPTRunSection, LSATrainSection
 from fmtheory.tasks.regression import RegressionSpec, make_generator
 from fmtheory.tasks.shift import ShiftError, get_shift
 from fmtheory.theory.lsa import lsa_optimal_gamma, lsa_orthogonal_query_risk, lsa_risk_of_gamma
 from fmtheory.train import save_model
+from fmtheory.train.icl import train_on_queries, train_regression_gpt
 
 NAME = "icl-shift"
 SOURCE = "survey arXiv:2410.11444 §4.3; Zhang, Frei & Bartlett 2024 §4; Garg et al. 2022 §4"
@@ -103,7 +104,7 @@ def _default_shifts() -> list[ShiftItem]:
 
 class LSASection(Section):
     init_std: float = Field(0.1, ge=0.0, le=10.0, description="N(0, init_std²) initial weights")
-    train: LSATrainConfig = LSATrainConfig(steps=3000)
+    train: LSATrainSection = LSATrainSection(steps=3000)
 
 
 class EvalConfig(Section):
@@ -115,7 +116,7 @@ class Config(ExperimentConfig):
     task: TaskConfig = TaskConfig()
     shifts: list[ShiftItem] = Field(default_factory=_default_shifts, min_length=1)
     lsa: LSASection = LSASection()
-    gpt: GPTSection = GPTSection()
+    gpt: GPTRunSection = GPTRunSection()
     eval: EvalConfig = EvalConfig()
 
     @classmethod
@@ -149,8 +150,8 @@ class Config(ExperimentConfig):
 # ------------------------------------------------------------------------------ evaluation
 def _row(method: str, metric: str, value: float, lo: float | None = None,
          hi: float | None = None, *, seed: int, shift: str, shift_name: str, n_context: int,
-         **extra: Any) -> dict[str, Any]:  # fmt: skip
-    r = dict(method=method, metric=metric, value=float(value),
+         se: float = float("nan"), **extra: Any) -> dict[str, Any]:  # fmt: skip
+    r = dict(method=method, metric=metric, value=float(value), se=float(se),
              ci_low=float(value if lo is None else lo), ci_high=float(value if hi is None else hi),
              seed=seed, shift=shift, shift_name=shift_name, n_context=int(n_context))  # fmt: skip
     r.update(extra)
@@ -158,6 +159,22 @@ def _row(method: str, metric: str, value: float, lo: float | None = None,
 
 
 LSA_TRAINED, LSA_OPT = "lsa (trained)", "lsa optimum (Γ*)"
+
+
+def label(config: Config) -> str:
+    """The models, named from the config."""
+    gpt = f"; {config.gpt.model.label()}" if config.gpt.enabled else ""
+    return f"one-layer linear self-attention per context length{gpt}"
+
+
+def _train_lsa(config: Config, n: int, ctx: RunContext) -> tuple[LSAStack, Any]:
+    t, seed = config.task, config.seed + n
+    init = torch.Generator().manual_seed(seed * 7919 + 17 + 1)
+    lsa = LSAStack(t.dim, 1, init_std=config.lsa.init_std, generator=init).to(ctx.device)
+    tc = config.lsa.train
+    tr = train_on_queries(lsa, spec=t.spec(), n_context=n, batch_size=tc.batch_size,
+                          train_spec=tc.spec(), seed=seed * 7919 + 31 + 2, ctx=ctx, name=f"lsa_n{n}")  # fmt: skip
+    return lsa, tr
 
 
 def run(config: Config, ctx: RunContext | None = None) -> Result:
@@ -171,8 +188,7 @@ def run(config: Config, ctx: RunContext | None = None) -> Result:
     lsas: dict[int, LSAStack] = {}
     rows: list[dict[str, Any]] = []
     for n in lengths:
-        lsa, tr = train_lsa(spec=spec, n_context=n, n_layer=1, tc=config.lsa.train,
-                            init_std=config.lsa.init_std, seed=seed + n, ctx=ctx, name=f"lsa_n{n}")  # fmt: skip
+        lsa, tr = _train_lsa(config, n, ctx)
         lsa.eval()
         lsas[n] = lsa
         p = ctx.path(f"lsa_n{n}.safetensors")
@@ -180,11 +196,10 @@ def run(config: Config, ctx: RunContext | None = None) -> Result:
             save_model(p, lsa, {"experiment": NAME, "n_context": str(n)})
         rows += [_row(LSA_TRAINED, "train_loss", v, seed=seed, shift="", shift_name="",
                       n_context=n, step=s) for s, v in zip(tr.loss_steps, tr.losses, strict=True)]  # fmt: skip
-    gpt, gpt_name = None, gpt_label(config.gpt.model)
+    gpt, gpt_name = None, config.gpt.model.label()
     if config.gpt.enabled:
-        gpt, gtr = train_softmax_gpt(dim=d, n_points=max(lengths) + 1, noise_std=t.noise_std,
-                                     x_cond=1.0, model=config.gpt.model, train=config.gpt.train,
-                                     seed=seed, ctx=ctx)  # fmt: skip
+        gpt, gtr = train_regression_gpt(config.gpt.model, config.gpt.train, spec=spec,
+                                        n_points=max(lengths) + 1, seed=seed, ctx=ctx)  # fmt: skip
         gpt.eval()
         p = ctx.path("gpt.safetensors")
         if p is not None:
@@ -220,22 +235,25 @@ def run(config: Config, ctx: RunContext | None = None) -> Result:
             common = dict(seed=seed, shift=label, shift_name=item.name, n_context=n)
             for name, pred in preds.items():
                 ci = mean_ci((pred - target) ** 2 / d)
-                rows.append(_row(name, "normalized_mse", ci.mean, ci.low, ci.high, **common))
+                rows.append(_row(name, "normalized_mse", ci.mean, ci.low, ci.high, se=ci.se,
+                                 **common))  # fmt: skip
                 rows.append(_row(name, "pred_rms", float(pred.pow(2).mean().sqrt()), **common))
             moments = shift.moments(spec, n_context=n, params=item.params)
             if moments is not None:
                 kw = dict(n=n, ctx_cov=moments.ctx_cov, query_cov=moments.query_cov,
                           w_cov=moments.w_cov, sigma=moments.noise_std)  # fmt: skip
                 rows.append(_row("theory: lsa optimum", "normalized_mse",
-                                 lsa_risk_of_gamma(gamma=gamma_star, **kw) / d, **common))  # fmt: skip
+                                 lsa_risk_of_gamma(gamma=gamma_star, **kw) / d, se=0.0, **common))  # fmt: skip
                 rows.append(_row("theory: trained lsa (its Γ̂)", "normalized_mse",
-                                 lsa_risk_of_gamma(gamma=g_hat, **kw) / d, **common))  # fmt: skip
+                                 lsa_risk_of_gamma(gamma=g_hat, **kw) / d, se=0.0, **common))  # fmt: skip
             if item.name == "query-orthogonal":
                 # E[x_q x_qᵀ] = I for the isotropic base (projection rescaled by sqrt(d/(d − n)))
                 risk = lsa_orthogonal_query_risk(query_second_moment=np.eye(d),
                                                  w_cov=np.eye(d) * spec.w_scale**2,
                                                  sigma=t.noise_std)  # fmt: skip
-                rows.append(_row("theory: lsa optimum", "normalized_mse", risk / d, **common))
+                rows.append(
+                    _row("theory: lsa optimum", "normalized_mse", risk / d, se=0.0, **common)
+                )
                 # the predictions' size relative to in-distribution queries at the same n
                 g_in = make_generator(seed + 2_000_003 + 7919 * i + 104_729 * n, "cpu")
                 b_in = get_shift("none").sample(spec, n_context=n, batch=e.n_prompts,
@@ -251,14 +269,13 @@ def run(config: Config, ctx: RunContext | None = None) -> Result:
                     rows.append(_row(name, "orth_pred_max_relative", mx, **common))
     table = pd.DataFrame(rows)
     table.attrs = {}
-    return Result(table=table, checks=make_checks(config, table), figures=figures(table))
+    return Result(table=table, checks=checks(table, config), figures=figures(table))
 
 
 # ------------------------------------------------------------------------------ checks
 # Tolerances fixed before any run.
 EXACT_ZERO_TOL = 1e-9  # max |ŷ| / RMS(in-distribution ŷ) of the exact optimum, float64
 TRAINED_ZERO_TOL = 0.05  # RMS(ŷ_orth) / RMS(ŷ_in) of the trained LSA: the 5% Γ budget of lsa-gd
-Z_MC = 4.0  # |measured − closed form| <= Z_MC standard errors (worst cell)
 
 
 def _cells(table: pd.DataFrame, method: str, metric: str, shift_name: str | None = None,
@@ -273,80 +290,96 @@ def _cells(table: pd.DataFrame, method: str, metric: str, shift_name: str | None
 
 def _z_check(table: pd.DataFrame, method: str, theory: str, shift_name: str | None,
              exclude: tuple[str, ...], claim: str, source: str) -> Check:  # fmt: skip
+    """The worst cell's |measured − closed form| against ``Z_CHECK`` standard errors (theory)."""
     me = _cells(table, method, "normalized_mse", shift_name, exclude)
     th = _cells(table, theory, "normalized_mse", shift_name, exclude)
     keys = [k for k in me.index if k in th.index]
     if not keys:
-        return Check(claim, source, "n/a", "no such shift configured", f"{Z_MC} s.e.", None)
-    z = {}
-    for k in keys:
-        se = (me.loc[k, "ci_high"] - me.loc[k, "ci_low"]) / (2 * 1.96)
-        z[k] = abs(me.loc[k, "value"] - th.loc[k, "value"]) / max(se, 1e-300)
-    worst = max(z, key=z.get)
-    return Check(claim, source, predicted=float(th.loc[worst, "value"]),
-                 measured=float(me.loc[worst, "value"]),
-                 tolerance=f"|measured − closed form| ≤ {Z_MC} s.e. in every cell ({len(keys)} "
-                           f"cells; worst {worst[0]} at n={worst[1]}: {z[worst]:.2f} s.e.)",
-                 holds=bool(z[worst] <= Z_MC))  # fmt: skip
+        return not_applicable(claim, source, "theory", "no such shift configured")
+    z = {
+        k: abs(me.loc[k, "value"] - th.loc[k, "value"]) / max(me.loc[k, "se"], 1e-300) for k in keys
+    }
+    w = max(z, key=z.get)
+    return z_check(claim, source, "theory", measured=float(me.loc[w, "value"]),
+                   measured_se=float(me.loc[w, "se"]), predicted=float(th.loc[w, "value"]),
+                   z=Z_CHECK, where=f"{len(keys)} cells; worst {w[0]} at n={w[1]}")  # fmt: skip
 
 
-def make_checks(config: Config, table: pd.DataFrame) -> list[Check]:
-    checks: list[Check] = []
+def checks(table: pd.DataFrame, config: Config) -> list[Check]:
+    """Orthogonal queries (sanity for the exact optimum, claim for the trained LSA), the closed
+    forms under shift (theory), and the tolerance of task/query shifts as n grows (claim)."""
+    out: list[Check] = []
     src = "Zhang, Frei & Bartlett 2024 §4 (query shift); fmtheory.theory.lsa"
-    for method, metric, tol, what in (
-        (LSA_OPT, "orth_pred_max_relative", EXACT_ZERO_TOL, "max |ŷ|"),
-        (LSA_TRAINED, "orth_pred_rms_relative", TRAINED_ZERO_TOL, "RMS(ŷ)"),
+    for method, metric, tol, what, kind in (
+        (LSA_OPT, "orth_pred_max_relative", EXACT_ZERO_TOL, "max |ŷ|", "sanity"),
+        (LSA_TRAINED, "orth_pred_rms_relative", TRAINED_ZERO_TOL, "RMS(ŷ)", "claim"),
     ):
         claim = f"the {method} predicts 0 for a query orthogonal to the context span"
         df = _cells(table, method, metric, "query-orthogonal")
         if df.empty:
-            checks.append(Check(claim, src, 0.0, "no query-orthogonal shift configured", "", None))
+            out.append(not_applicable(claim, src, kind, "no query-orthogonal shift configured"))
             continue
         worst = float(df["value"].max())
-        checks.append(Check(claim, src, predicted=0.0, measured=worst,
-                            tolerance=f"{what} on orthogonal queries ≤ {tol:g} × RMS(ŷ) on "
-                                      "in-distribution queries (worst n)",
-                            holds=bool(worst <= tol)))  # fmt: skip
+        out.append(Check(claim, src, kind, 0.0, worst,
+                         f"{what} on orthogonal queries ≤ {tol:g} × RMS(ŷ) on in-distribution "
+                         "queries (worst n)", "holds" if worst <= tol else "fails"))  # fmt: skip
     src_c = (
         "fmtheory.theory.lsa eq. (6) (derived via Isserlis' theorem); ZFB 2024 §4 (covariate shift)"
     )
-    checks.append(_z_check(table, LSA_TRAINED, "theory: trained lsa (its Γ̂)", "covariate-scale", (),
-                           "the trained LSA's error under covariate scaling x → c·x follows the "
-                           "closed form at its own Γ̂", src_c))  # fmt: skip
-    checks.append(_z_check(table, LSA_OPT, "theory: lsa optimum", "covariate-scale", (),
-                           "the LSA optimum's error under covariate scaling x → c·x follows the "
-                           "closed form (6)", src_c))  # fmt: skip
-    checks.append(_z_check(table, LSA_TRAINED, "theory: trained lsa (its Γ̂)", None,
-                           ("covariate-scale", "query-orthogonal"),
-                           "under every other shift with Gaussian inputs the trained LSA's error "
-                           "follows the closed form eq. (3) at its own Γ̂",
-                           "fmtheory.theory.lsa eq. (3); ZFB 2024 §4"))  # fmt: skip
-    # task and query shifts are tolerated as n grows
+    out.append(_z_check(table, LSA_TRAINED, "theory: trained lsa (its Γ̂)", "covariate-scale", (),
+                        "the trained LSA's error under covariate scaling x → c·x follows the "
+                        "closed form at its own Γ̂", src_c))  # fmt: skip
+    out.append(_z_check(table, LSA_OPT, "theory: lsa optimum", "covariate-scale", (),
+                        "the LSA optimum's error under covariate scaling x → c·x follows the "
+                        "closed form (6)", src_c))  # fmt: skip
+    out.append(_z_check(table, LSA_TRAINED, "theory: trained lsa (its Γ̂)", None,
+                        ("covariate-scale", "query-orthogonal"),
+                        "under every other shift with Gaussian inputs the trained LSA's error "
+                        "follows the closed form eq. (3) at its own Γ̂",
+                        "fmtheory.theory.lsa eq. (3); ZFB 2024 §4"))  # fmt: skip
     claim = "the LSA's error under task and query shifts falls as the context length n grows"
-    parts, ok = [], True
+    src_t = "Zhang, Frei & Bartlett 2024 §4 (task and query shift)"
+    parts = []
     for shift_name in ("task-scale", "task-sparse", "query-scale"):
         me = _cells(table, LSA_TRAINED, "normalized_mse", shift_name).reset_index()
-        for label, df in me.groupby("shift"):
+        for lab, df in me.groupby("shift"):
             if df["n_context"].nunique() < 2:
                 continue
             df = df.sort_values("n_context")
             lo, hi = df.iloc[0], df.iloc[-1]
-            ok &= bool(hi["ci_high"] < lo["ci_low"])
-            parts.append(f"{label}: {lo['value']:.3g} (n={lo['n_context']}) → {hi['value']:.3g} "
-                         f"(n={hi['n_context']})")  # fmt: skip
-    checks.append(Check(claim, "Zhang, Frei & Bartlett 2024 §4 (task and query shift)",
-                        predicted="error(n_max) < error(n_min)",
-                        measured="; ".join(parts) if parts else "no task/query shift at ≥ 2 lengths",
-                        tolerance="95% intervals disjoint, smaller at the largest n",
-                        holds=ok if parts else None))  # fmt: skip
-    return checks
+            parts.append((lab, difference_check(
+                claim, src_t, "claim", a=float(lo["value"]), a_se=float(lo["se"]),
+                b=float(hi["value"]), b_se=float(hi["se"]),
+                where=f"{lab}: n={lo['n_context']} → {hi['n_context']}")))  # fmt: skip
+    if not parts:
+        out.append(
+            not_applicable(claim, src_t, "claim", "no task or query shift at ≥ 2 context lengths")
+        )
+        return out
+    statuses = [c.status for _, c in parts]
+    status = (
+        "fails"
+        if "fails" in statuses
+        else "inconclusive"
+        if "inconclusive" in statuses
+        else "holds"
+    )
+    measured = "; ".join(f"{lab}: {c.measured}" for lab, c in parts)
+    why = (
+        "; ".join(f"{lab}: {c.why}" for lab, c in parts if c.why)
+        if status == "inconclusive"
+        else ""
+    )
+    out.append(Check(claim, src_t, "claim", "error(n_min) > error(n_max) for every shift", measured,
+                     parts[0][1].tolerance.split(" (")[0] + ", for every shift", status, why))  # fmt: skip
+    return out
 
 
 # ------------------------------------------------------------------------------ figures
 _STYLES = {
     LSA_TRAINED: dict(color="tab:blue", marker="o"),
     LSA_OPT: dict(color="tab:cyan", marker="x", ls=":"),
-    "gpt": dict(color="black", marker="s"),  # any "<attention> gpt"
+    "gpt": dict(color="black", marker="s"),  # any "GPT ..." model
     "ols": dict(color="tab:green", marker="^"),
     "theory: lsa optimum": dict(color="tab:red", ls="--"),
     "theory: trained lsa (its Γ̂)": dict(color="tab:orange", ls=":"),
@@ -373,7 +406,7 @@ def figures(table: pd.DataFrame) -> dict[str, Any]:
             df = err[err["shift"] == s]
             for m, g in df.groupby("method", sort=False):
                 g = g.sort_values("n_context")
-                st = _STYLES.get("gpt" if str(m).endswith(" gpt") else str(m), dict(marker="."))
+                st = _STYLES.get("gpt" if str(m).startswith("GPT ") else str(m), dict(marker="."))
                 # exact fits (OLS on noiseless prompts: ~1e-31) are drawn at the floor
                 ax.plot(g["n_context"], g["value"].clip(lower=PLOT_FLOOR), label=str(m), ms=4, **st)
             ax.set_yscale("log")
@@ -395,7 +428,7 @@ def figures(table: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
-def headline(table: pd.DataFrame) -> dict[str, float]:
+def headline(table: pd.DataFrame, config: Config) -> dict[str, float]:
     """For sweeps: the largest n's error of every method per shift (``<method>@<shift>``)."""
     err = table[table["metric"] == "normalized_mse"]
     out: dict[str, float] = {}
@@ -411,12 +444,17 @@ EXPERIMENT = register_experiment(
         "to the context and its error under covariate scaling follows a closed form; LSA, the "
         "softmax GPT, OLS and ridge are measured under task, query and covariate shifts.",
         source=SOURCE,
+        chapter="in-context-learning",
         config_cls=Config,
         run=run,
+        checks=checks,
         figures=figures,
         headline=headline,
+        label=label,
+        formula="risk(Γ) = E[(x_qᵀΓXᵀy/n − y_q)²] under the shifted moments (Isserlis)",
+        key_figure="error_by_shift",
     )
 )
 
-__all__ = ["Config", "ShiftItem", "run", "make_checks", "figures", "headline", "EXPERIMENT",
+__all__ = ["Config", "ShiftItem", "run", "checks", "figures", "headline", "label", "EXPERIMENT",
            "ConfigError"]  # fmt: skip

@@ -26,9 +26,8 @@ import pandas as pd
 import torch
 from pydantic import Field, field_validator
 
-from fmtheory.estimators import create_estimator
-from fmtheory.experiments._common import mean_ci, train_softmax_gpt
-from fmtheory.experiments.base import (
+from fmtheory.checks import Z_CHECK, mean_ci, not_applicable, z_check
+from fmtheory.contract import (
     Check,
     ConfigError,
     Experiment,
@@ -38,13 +37,14 @@ from fmtheory.experiments.base import (
     Section,
     register_experiment,
 )
-from fmtheory.experiments.icl_regression import ModelConfig as GPTModelConfig
-from fmtheory.experiments.icl_regression import TrainConfig as GPTTrainConfig
+from fmtheory.estimators import create_estimator
 from fmtheory.models.lsa import LSAStack, PreconditionedGD
+from fmtheory.sections import GPTRunSection, LSATrainSection
 from fmtheory.tasks.regression import RegressionSpec, make_generator, sample_regression
 from fmtheory.theory.linear_regression import x_variances
 from fmtheory.theory.lsa import lsa_optimal_gamma, lsa_risk_of_gamma
-from fmtheory.train import TrainSpec, save_model, train
+from fmtheory.train import save_model
+from fmtheory.train.icl import train_on_queries, train_regression_gpt
 
 NAME = "lsa-gd"
 SOURCE = (
@@ -74,50 +74,16 @@ class LSAConfig(Section):
         return sorted(v)
 
 
-class LSATrainConfig(Section):
-    """Training of the LSA stacks (and, with ``fit_*``, of the GD step sizes): AdamW, cosine decay."""
-
-    steps: int = Field(2000, ge=0, le=10_000_000)
-    batch_size: int = Field(256, ge=1, le=65536)
-    lr: float = Field(0.01, gt=0.0, le=1.0)
-    warmup_steps: int = Field(50, ge=0)
-    min_lr_ratio: float = Field(0.0, ge=0.0, le=1.0)
-    grad_clip: float | None = Field(
-        1.0, gt=0.0, description="max gradient norm (deep LSA stacks diverge without it)"
-    )
-    checkpoint_every: int = Field(500, ge=1)
-    fit_steps: int = Field(2500, ge=0, le=10_000_000, description="steps to fit GD step sizes")
-    fit_lr: float = Field(0.05, gt=0.0, le=1.0)
-
-
-class GPTSection(Section):
-    """The GPT of ``icl-regression`` (its model and training sections), softmax attention by default.
-
-    Every default is spelled out here (not inherited from ``icl-regression``'s, which may change):
-    4 layers, 2 heads, width 64, softmax attention, LayerNorm, causal mask, "carry" tokens; 2500 AdamW
-    steps, batch 64, lr 1e-3, 100 warm-up steps, cosine decay to 5%, clipping at 1.  The method is named after its attention
-    (:func:`gpt_label`): "softmax gpt", or "linear-attention gpt" when ``model.attention = linear``.
-    """
-
-    enabled: bool = True
-    model: GPTModelConfig = GPTModelConfig(
-        n_layer=4, n_head=2, n_embd=64, attention="softmax", layernorm=True, mask="causal",
-        layout="carry",
-    )  # fmt: skip
-    train: GPTTrainConfig = GPTTrainConfig(
-        steps=2500, batch_size=64, lr=1e-3, warmup_steps=100, schedule="cosine", min_lr_ratio=0.05,
-        weight_decay=0.0, grad_clip=1.0,
-    )  # fmt: skip
-
-
-def gpt_label(model: GPTModelConfig) -> str:
-    """The table's method name for the GPT: "softmax gpt" or "linear-attention gpt"."""
-    return "softmax gpt" if model.attention == "softmax" else f"{model.attention}-attention gpt"
+def label(config: Config) -> str:
+    """The models, named from the config: the LSA stacks and the GPT."""
+    layers = ", ".join(str(L) for L in config.lsa.layers)
+    gpt = f"; {config.gpt.model.label()}" if config.gpt.enabled else ""
+    return f"linear self-attention stacks of {layers} layer(s){gpt}"
 
 
 def _gpt_method(table: pd.DataFrame) -> str:
-    names = [m for m in table["method"].unique() if str(m).endswith(" gpt")]
-    return names[0] if names else "softmax gpt"
+    names = [m for m in table["method"].unique() if str(m).startswith("GPT ")]
+    return names[0] if names else "GPT"
 
 
 class EvalConfig(Section):
@@ -128,8 +94,8 @@ class EvalConfig(Section):
 class Config(ExperimentConfig):
     task: TaskConfig = TaskConfig()
     lsa: LSAConfig = LSAConfig()
-    train: LSATrainConfig = LSATrainConfig()
-    gpt: GPTSection = GPTSection()
+    train: LSATrainSection = LSATrainSection()
+    gpt: GPTRunSection = GPTRunSection()
     eval: EvalConfig = EvalConfig()
 
 
@@ -139,7 +105,7 @@ def train_lsa(
     spec: RegressionSpec,
     n_context: int,
     n_layer: int,
-    tc: LSATrainConfig,
+    tc: LSATrainSection,
     init_std: float,
     seed: int,
     ctx: RunContext,
@@ -160,7 +126,7 @@ def fit_gd(
     n_context: int,
     n_steps: int,
     kind: Literal["scalar", "matrix", "gdpp"],
-    tc: LSATrainConfig,
+    tc: LSATrainSection,
     seed: int,
     ctx: RunContext,
 ) -> PreconditionedGD:
@@ -182,32 +148,20 @@ def _fit(
     n_context: int,
     steps: int,
     lr: float,
-    tc: LSATrainConfig,
+    tc: LSATrainSection,
     seed: int,
     ctx: RunContext,
     name: str,
 ) -> Any:
-    def loss_fn(m: torch.nn.Module, step: int, g: torch.Generator) -> torch.Tensor:
-        b = sample_regression(spec, batch=tc.batch_size, n_points=n_context + 1, generator=g)
-        return (m(b.x, b.y) - b.y[:, -1]).pow(2).mean()
+    return train_on_queries(model, spec=spec, n_context=n_context, batch_size=tc.batch_size,
+                            train_spec=tc.spec(steps=steps, lr=lr), seed=seed, ctx=ctx, name=name)  # fmt: skip
 
-    return train(
-        model,
-        loss_fn=loss_fn,
-        spec=TrainSpec(
-            steps=steps,
-            lr=lr,
-            warmup_steps=min(tc.warmup_steps, steps),
-            schedule="cosine",
-            min_lr_ratio=tc.min_lr_ratio,
-            grad_clip=tc.grad_clip,
-            checkpoint_every=tc.checkpoint_every,
-        ),
-        generator=make_generator(seed, ctx.device),
-        checkpoint_path=ctx.path(f"checkpoints/{name}.safetensors"),
-        progress=ctx.progress,
-        description=f"{NAME} {name}",
-    )
+
+def train_gpt(config: Config, ctx: RunContext) -> tuple[torch.nn.Module, Any]:
+    """The GPT of ``config.gpt`` on (n + 1)-pair prompts of the task; ``(model, TrainResult)``."""
+    t, g = config.task, config.gpt
+    return train_regression_gpt(g.model, g.train, spec=t.spec(), n_points=t.n_context + 1,
+                                seed=config.seed, ctx=ctx)  # fmt: skip
 
 
 # ------------------------------------------------------------------------------ measurements
@@ -244,8 +198,11 @@ def _row_cos(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def _row(method: str, metric: str, value: float, lo: float | None = None,
-         hi: float | None = None, seed: int = 0, **extra: Any) -> dict[str, Any]:  # fmt: skip
-    r = dict(method=method, metric=metric, value=float(value),
+         hi: float | None = None, seed: int = 0, se: float = math.nan,
+         **extra: Any) -> dict[str, Any]:  # fmt: skip
+    """One row; ``se`` NaN for a number without a sampling error computed (a cosine over all
+    prompts, a trained weight), 0 for an exact one."""
+    r = dict(method=method, metric=metric, value=float(value), se=float(se),
              ci_low=float(value if lo is None else lo), ci_high=float(value if hi is None else hi),
              seed=seed, reference="", n_layers=math.nan, n_context=math.nan, step=math.nan,
              i=math.nan, j=math.nan)  # fmt: skip
@@ -256,7 +213,7 @@ def _row(method: str, metric: str, value: float, lo: float | None = None,
 def _mse_row(method: str, pred: torch.Tensor, target: torch.Tensor, d: int, seed: int,
              **extra: Any) -> dict[str, Any]:  # fmt: skip
     ci = mean_ci((pred.double() - target.double()) ** 2 / d)
-    return _row(method, "normalized_mse", ci.mean, ci.low, ci.high, seed, **extra)
+    return _row(method, "normalized_mse", ci.mean, ci.low, ci.high, seed, se=ci.se, **extra)
 
 
 def compare_rows(
@@ -284,7 +241,7 @@ def compare_rows(
     for part in ("context", "query"):
         ci = mean_ci(_row_cos(ga[part], gb[part]))
         rows.append(_row(method, f"grad_{part}_cosine", ci.mean, ci.low, ci.high, seed,
-                         reference=reference, **extra))  # fmt: skip
+                         se=ci.se, reference=reference, **extra))  # fmt: skip
     return rows
 
 
@@ -317,11 +274,11 @@ def run(config: Config, ctx: RunContext | None = None) -> Result:
 
     # theory rows
     rows.append(
-        _row("theory: lsa optimum", "normalized_mse", risk_star / d, seed=seed, n_context=n)
+        _row("theory: lsa optimum", "normalized_mse", risk_star / d, seed=seed, se=0.0, n_context=n)
     )
     for i in range(d):
         for j in range(d):
-            rows.append(_row("theory: Γ*", "gamma", gamma_star[i, j], seed=seed, i=i, j=j))
+            rows.append(_row("theory: Γ*", "gamma", gamma_star[i, j], seed=seed, se=0.0, i=i, j=j))
 
     # (1) LSA stacks and the GD variants of the same depth
     for L in config.lsa.layers:
@@ -366,14 +323,12 @@ def run(config: Config, ctx: RunContext | None = None) -> Result:
     bayes = create_estimator("bayes", prior_cov=1.0, noise_std=t.noise_std)
     ols = create_estimator("ols")
     if config.gpt.enabled:
-        gpt, gtr = train_softmax_gpt(dim=d, n_points=n + 1, noise_std=t.noise_std, x_cond=t.x_cond,
-                                     model=config.gpt.model, train=config.gpt.train, seed=seed,
-                                     ctx=ctx)  # fmt: skip
+        gpt, gtr = train_gpt(config, ctx)
         gpt.eval()
         p = ctx.path("gpt.safetensors")
         if p is not None:
             save_model(p, gpt, {"experiment": NAME})
-        gname = gpt_label(config.gpt.model)
+        gname = config.gpt.model.label()
         rows += [_row(gname, "train_loss", v, seed=seed, step=s)
                  for s, v in zip(gtr.loss_steps, gtr.losses, strict=True)]  # fmt: skip
         fn = _last(gpt)
@@ -405,14 +360,13 @@ def run(config: Config, ctx: RunContext | None = None) -> Result:
                              n_context=n))  # fmt: skip
     table = pd.DataFrame(rows)
     table.attrs = {}
-    return Result(table=table, checks=make_checks(config, table), figures=figures(table))
+    return Result(table=table, checks=checks(table, config), figures=figures(table))
 
 
 # ------------------------------------------------------------------------------ checks
-# Tolerances fixed before any run (the issue's numbers; Z_MC as in icl-regression).
+# Tolerances fixed before any run.
 GAMMA_REL_TOL = 0.05  # ‖Γ̂ − Γ*‖_F / ‖Γ*‖_F
 PRED_COS_MIN = 0.99  # cosine of predictions over held-out prompts
-Z_MC = 4.0  # |empirical − closed form| <= Z_MC standard errors
 
 
 def _value(table: pd.DataFrame, method: str, metric: str, reference: str = "") -> pd.Series | None:
@@ -422,50 +376,48 @@ def _value(table: pd.DataFrame, method: str, metric: str, reference: str = "") -
     return None if df.empty else df.iloc[0]
 
 
-def make_checks(config: Config, table: pd.DataFrame) -> list[Check]:
-    checks: list[Check] = []
+def _at_least(claim: str, src: str, value: float, minimum: float, tol: str) -> Check:
+    return Check(claim, src, "claim", f"≥ {minimum}", float(value), tol,
+                 "holds" if value >= minimum else "fails")  # fmt: skip
+
+
+def checks(table: pd.DataFrame, config: Config) -> list[Check]:
+    """The trained LSA against Γ* and one PGD step (claims), the closed-form risk against the
+    held-out error of the exact optimum (theory), deeper stacks against fitted GD++ (claims)."""
+    out: list[Check] = []
     one = "lsa (L=1)"
     src1 = "Zhang, Frei & Bartlett 2024, Thm 4.1; survey arXiv:2410.11444 Thm 4.7"
     claim_g = "the trained single-layer LSA's effective Γ equals the closed form Γ*"
     r = _value(table, one, "gamma_rel_frobenius")
     if r is None:
-        checks.append(Check(claim_g, src1, "n/a", "lsa.layers does not include 1", "", None))
+        out.append(not_applicable(claim_g, src1, "claim", "lsa.layers does not include 1"))
     else:
-        checks.append(Check(claim_g, src1, predicted=0.0, measured=float(r["value"]),
-                            tolerance=f"‖Γ̂ − Γ*‖_F / ‖Γ*‖_F ≤ {GAMMA_REL_TOL}",
-                            holds=bool(r["value"] <= GAMMA_REL_TOL)))  # fmt: skip
+        v = float(r["value"])
+        out.append(Check(claim_g, src1, "claim", 0.0, v, f"‖Γ̂ − Γ*‖_F / ‖Γ*‖_F ≤ {GAMMA_REL_TOL}",
+                         "holds" if v <= GAMMA_REL_TOL else "fails"))  # fmt: skip
     claim_c = "the trained single-layer LSA predicts like one step of preconditioned GD (Γ*)"
     r = _value(table, one, "pred_cosine", PGD1)
     src2 = "von Oswald et al. 2023, Prop. 1 and §3; Ahn et al. 2023, Thm 1"
     if r is None:
-        checks.append(Check(claim_c, src2, "n/a", "lsa.layers does not include 1", "", None))
+        out.append(not_applicable(claim_c, src2, "claim", "lsa.layers does not include 1"))
     else:
-        checks.append(Check(claim_c, src2, predicted=1.0, measured=float(r["value"]),
-                            tolerance=f"cosine of predictions on held-out prompts ≥ {PRED_COS_MIN}",
-                            holds=bool(r["value"] >= PRED_COS_MIN)))  # fmt: skip
-    claim_r = "the LSA optimum's error on held-out prompts matches its closed-form risk"
-    th, me = (
-        _value(table, "theory: lsa optimum", "normalized_mse"),
-        _value(table, PGD1, "normalized_mse"),
-    )
-    se = (me["ci_high"] - me["ci_low"]) / (2 * 1.96)
-    z = abs(me["value"] - th["value"]) / max(se, 1e-300)
-    checks.append(Check(claim_r, "fmtheory.theory.lsa eq. (3) (Isserlis); ZFB 2024 Thm 4.1",
-                        predicted=float(th["value"]), measured=float(me["value"]),
-                        tolerance=f"|measured − closed form| ≤ {Z_MC} s.e. ({z:.2f} s.e.)",
-                        holds=bool(z <= Z_MC)))  # fmt: skip
+        out.append(_at_least(claim_c, src2, float(r["value"]), PRED_COS_MIN,
+                             f"cosine of predictions on held-out prompts ≥ {PRED_COS_MIN}"))  # fmt: skip
+    th, me = (_value(table, "theory: lsa optimum", "normalized_mse"),
+              _value(table, PGD1, "normalized_mse"))  # fmt: skip
+    out.append(z_check("the LSA optimum's error on held-out prompts matches its closed-form risk",
+                       "fmtheory.theory.lsa eq. (3) (Isserlis); ZFB 2024 Thm 4.1", "theory",
+                       measured=float(me["value"]), measured_se=float(me["se"]),
+                       predicted=float(th["value"]), z=Z_CHECK))  # fmt: skip
     for L in config.lsa.layers:
         if L == 1:
             continue
-        ref = f"gd++ ({L} steps, fitted)"
-        r = _value(table, f"lsa (L={L})", "pred_cosine", ref)
-        checks.append(Check(
+        r = _value(table, f"lsa (L={L})", "pred_cosine", f"gd++ ({L} steps, fitted)")
+        out.append(_at_least(
             f"the trained {L}-layer LSA predicts like {L} steps of GD++ with fitted step sizes",
-            "von Oswald et al. 2023, §3 (GD++) and Fig. 3",
-            predicted=1.0, measured=float(r["value"]),
-            tolerance=f"cosine of predictions on held-out prompts ≥ {PRED_COS_MIN}",
-            holds=bool(r["value"] >= PRED_COS_MIN)))  # fmt: skip
-    return checks
+            "von Oswald et al. 2023, §3 (GD++) and Fig. 3", float(r["value"]), PRED_COS_MIN,
+            f"cosine of predictions on held-out prompts ≥ {PRED_COS_MIN}"))  # fmt: skip
+    return out
 
 
 # ------------------------------------------------------------------------------ figures
@@ -544,7 +496,7 @@ def figures(table: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
-def headline(table: pd.DataFrame) -> dict[str, float]:
+def headline(table: pd.DataFrame, config: Config) -> dict[str, float]:
     """For sweeps: Γ error, the single layer's and the GPT's cosine with one PGD step, errors."""
     out: dict[str, float] = {}
     gpt = _gpt_method(table)
@@ -568,12 +520,18 @@ EXPERIMENT = register_experiment(
         claim="One trained linear self-attention layer computes one step of preconditioned gradient "
         "descent with the closed-form preconditioner Γ* = ((1 + 1/n)Λ + (trΛ + σ²)/n·I)⁻¹.",
         source=SOURCE,
+        chapter="in-context-learning",
         config_cls=Config,
         run=run,
+        checks=checks,
         figures=figures,
         headline=headline,
+        label=label,
+        formula="Γ* = ((1 + 1/n)Λ + (trΛ + σ²)/n·I)⁻¹; ŷ = x_qᵀ Γ* Xᵀy / n",
+        key_figure="error",
     )
 )
 
-__all__ = ["Config", "GPTSection", "gpt_label", "run", "train_lsa", "fit_gd", "compare_rows", "prompt_gradients", "cosine",
-           "rel_l2", "make_checks", "figures", "headline", "EXPERIMENT", "ConfigError"]  # fmt: skip
+__all__ = ["Config", "run", "train_lsa", "fit_gd", "train_gpt", "compare_rows",
+           "prompt_gradients", "cosine", "rel_l2", "checks", "figures", "headline", "label",
+           "EXPERIMENT", "ConfigError"]  # fmt: skip
