@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from fmtheory.contract import get_experiment
 from fmtheory.models.attn_only import TokenTransformer, TokenTransformerConfig
+from fmtheory.tasks.chains import random_permutation, sample_chains
 from fmtheory.tasks.modular import modular_addition_split
 from fmtheory.tasks.repeats import sample_repeats
 
@@ -66,6 +67,23 @@ def _grokking() -> float:
     return _steps_per_second(model, lambda: F.cross_entropy(model(x)[:, -1, :p], y))
 
 
+def _mirage() -> float:
+    cfg = get_experiment("emergence-mirage").make_config("quick")
+    t = cfg.task
+    g = torch.Generator().manual_seed(0)
+    perm = random_permutation(t.vocab, generator=g)
+    model = TokenTransformer(TokenTransformerConfig(vocab=t.vocab, n_ctx=t.answer_len + 1, n_layer=1,
+                                                    n_head=cfg.model.n_head,
+                                                    n_embd=cfg.model.n_embd))  # fmt: skip
+    x = sample_chains(perm=perm, batch=cfg.train.batch_size, length=t.answer_len + 1,
+                      zipf_alpha=t.zipf_alpha, generator=g)  # fmt: skip
+
+    def loss() -> torch.Tensor:
+        return F.cross_entropy(model(x[:, :-1]).reshape(-1, t.vocab), x[:, 1:].reshape(-1))
+
+    return _steps_per_second(model, loss)
+
+
 def _entry(name: str, fn: Callable[[], float]) -> dict[str, Any]:
     torch.set_num_threads(1)
     reference = _induction(1)
@@ -78,4 +96,5 @@ BENCHMARKS = {
     "dynamics-induction-1L": lambda: _entry("dynamics-induction-1L", lambda: _induction(1)),
     "dynamics-induction-2L": lambda: _entry("dynamics-induction-2L", lambda: _induction(2)),
     "dynamics-grokking": lambda: _entry("dynamics-grokking", _grokking),
+    "dynamics-mirage": lambda: _entry("dynamics-mirage", _mirage),
 }

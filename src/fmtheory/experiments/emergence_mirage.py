@@ -206,7 +206,6 @@ def model_comparison(table: pd.DataFrame, metric: str) -> dict[str, float]:
 def checks(table: pd.DataFrame, config: Config) -> list[Check]:
     out: list[Check] = []
     L = config.task.answer_len
-    every = config.eval.every
 
     # claim 1: exact match shows nothing while per-token accuracy is already half learned
     claim = (
@@ -235,11 +234,13 @@ def checks(table: pd.DataFrame, config: Config) -> list[Check]:
     if len(common) == 0:
         out.append(not_applicable(claim, SOURCE, "claim", "no exact-match rows"))
     else:
+        # a sample of all-0 or all-1 exact matches has sample s.e. 0: floor it at one chain's worth
+        em_se = em.loc[common, "se"].clip(lower=1.0 / config.eval.batch)
         z = (em.loc[common, "value"] - th.loc[common, "value"]).abs() / np.hypot(
-            em.loc[common, "se"], th.loc[common, "se"]).replace(0, np.nan)  # fmt: skip
-        worst = z.fillna(0).idxmax()
+            em_se, th.loc[common, "se"])  # fmt: skip
+        worst = z.idxmax()
         out.append(z_check(claim, SOURCE, "claim", measured=float(em.loc[worst, "value"]),
-                           measured_se=float(em.loc[worst, "se"]),
+                           measured_se=float(em_se.loc[worst]),
                            predicted=float(th.loc[worst, "value"]),
                            predicted_se=float(th.loc[worst, "se"]), z=Z_CHECK,
                            where=f"the worst of {len(common)} steps, step {int(worst)}"))  # fmt: skip
