@@ -83,3 +83,10 @@ def test_tiny_is_deterministic_and_exact_match_lags_token_accuracy():
     ex = t[t.metric == "exact_match"].sort_values("step").value.to_numpy()
     assert np.all(ex <= acc + 1e-12)  # all L right implies each right
     assert acc[-1] > acc[0] + 0.3
+
+
+def test_headline_and_label():
+    exp = get_experiment(NAME)
+    h = exp.headline(_table(SMOOTH), _config())
+    assert h["step_exact_match_10"] > h["step_token_acc_10"]
+    assert exp.model_label(_config()) == "attention-only 1L×2H×32"

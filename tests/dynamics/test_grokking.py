@@ -101,3 +101,10 @@ def test_tiny_is_deterministic_and_memorises():
     # the training set is fitted faster than the test set: training accuracy ends above test accuracy
     assert train.value.iloc[-1] > test.value.iloc[-1] + 0.2
     assert train.value.iloc[-1] > train.value.iloc[0] + 0.5
+
+
+def test_headline_and_label():
+    exp = get_experiment(NAME)
+    h = exp.headline(_table(), _config())
+    assert h["step_train_100"] < h["step_test_95"] and np.isnan(h["step_test_95_no_wd"])
+    assert "1L×4H×64" in exp.model_label(_config())

@@ -109,3 +109,10 @@ def test_tiny_run_is_deterministic_and_measures_every_head():
     # training moves the second copy's loss below the first copy's (the in-context loss falls)
     icl = a.table[(a.table.metric == "icl_loss") & (a.table.n_layers == 2)].sort_values("step")
     assert icl.value.iloc[-1] < icl.value.iloc[0] - 0.1
+
+
+def test_headline_and_label():
+    exp = get_experiment(NAME)
+    h = exp.headline(_table(GOOD2, FLAT1, PM_AT(500)), _config())
+    assert 450 <= h["phase_change_step"] <= 550
+    assert exp.model_label(_config()) == "attention-only 1/2L×4H×64"
