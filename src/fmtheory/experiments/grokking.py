@@ -83,6 +83,13 @@ class ModelSection(Section):
         return self
 
 
+class OptimSection(Section):
+    """AdamW's betas (Nanda et al. 2023 §3 use β = (0.9, 0.98))."""
+
+    beta1: float = Field(0.9, ge=0.0, lt=1.0)
+    beta2: float = Field(0.98, ge=0.0, lt=1.0)
+
+
 class BaselineSection(Section):
     steps_factor: int = Field(
         1, ge=1, le=50, description="the no-weight-decay run trains this many times train.steps"
@@ -101,6 +108,7 @@ class Config(ExperimentConfig):
     task: TaskSection = TaskSection()
     model: ModelSection = ModelSection()
     train: TrainSection = TrainSection(weight_decay=1.0, schedule="constant")
+    optim: OptimSection = OptimSection()
     baseline: BaselineSection = BaselineSection()
     eval: EvalSection = EvalSection()
 
@@ -185,7 +193,9 @@ def run(config: Config, ctx: RunContext | None = None) -> Result:
                 x, y = split.x_train[idx], split.y_train[idx]
             return F.cross_entropy(mod(x)[:, -1, : config.task.p], y)
 
-        res = fit(model, loss_fn, config.train, seed=config.seed, ctx=ctx, spec=spec,
+        opt = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay,
+                                betas=(config.optim.beta1, config.optim.beta2))  # fmt: skip
+        res = fit(model, loss_fn, config.train, seed=config.seed, ctx=ctx, spec=spec, optimizer=opt,
                   name="wd" if method != NO_WD else "no-wd")  # fmt: skip
         rows.extend(measure(model, split, step=spec.steps, method=method, config=config))
         rows.append(exact_row(method, "steps_per_second", res.steps_per_second, seed=config.seed,
