@@ -59,7 +59,7 @@ from fmtheory.theory.generalization import (
     rademacher_margin_bound,
     sgd_stability_gap,
     spectral_margin_bound,
-    test_set_bound,
+    heldout_bound,
     vc_bound,
 )
 from fmtheory.train.fit import make_generator, seeded
@@ -324,7 +324,7 @@ def _data_prior_rows(
         prior_noisy = float(zero_one(prior_net(xte), yte_noisy))
     nb = n - m
     rows = [
-        exact_row(TESTSET, "bound", test_set_bound(errors=errs, n=nb, delta=config.delta),
+        exact_row(TESTSET, "bound", heldout_bound(errors=errs, n=nb, delta=config.delta),
                   held_out=nb, **coords),
         _err_row(PRIOR_NET, "test_error", prior_test, xte.shape[0], **coords),
         _err_row(PRIOR_NET, "test_error_noisy", prior_noisy, xte.shape[0], **coords),
@@ -475,7 +475,10 @@ def _random_label_checks(table: pd.DataFrame, config: Config, task: str) -> list
     ]
     kinds = ("claim", "claim", "sanity")
     if not config.random_labels or _get(table, NET, "train_error", **rand).empty:
-        return [not_applicable(c, src, k, "random_labels is off") for c, k in zip(claims, kinds)]
+        return [
+            not_applicable(c, src, k, "random_labels is off")
+            for c, k in zip(claims, kinds, strict=True)
+        ]
     out = []
     tr, _ = _one(table, NET, "train_error", **rand)
     out.append(bound_check(claims[0], src, "claim", value=tr, value_se=0.0, bound=ZERO_TRAIN,

@@ -6,7 +6,7 @@ nothing (vacuous).  Sources, per function:
 
 - :func:`kl_bernoulli`, :func:`kl_inverse_upper`: kl(q‖p) between Bernoulli laws and its upper
   inverse sup{p ∈ [q, 1] : kl(q‖p) ≤ c} (Langford 2005, §3; Seeger 2002).
-- :func:`test_set_bound`: the binomial tail inversion of Langford 2005 ("Tutorial on practical
+- :func:`heldout_bound`: the binomial tail inversion of Langford 2005 ("Tutorial on practical
   prediction theory for classification", JMLR, Thm 3.3): k errors on n held-out points.
 - :func:`pac_bayes_kl_bound`: Maurer 2004 / Seeger 2002 PAC-Bayes-kl,
   kl(ê_Q ‖ e_Q) ≤ (KL(Q‖P) + ln(2√n / δ)) / n, with the Monte Carlo correction of Langford &
@@ -42,7 +42,7 @@ from fmtheory.theory.registry import Param, TheoryValue, register_formula
 __all__ = [
     "kl_bernoulli",
     "kl_inverse_upper",
-    "test_set_bound",
+    "heldout_bound",
     "pac_bayes_kl_bound",
     "mc_risk_upper",
     "vc_bound",
@@ -91,7 +91,7 @@ def kl_inverse_upper(q: float, c: float) -> float:
     return float(optimize.brentq(lambda p: kl_bernoulli(q, p) - c, q, hi, xtol=1e-14, rtol=1e-13))
 
 
-def test_set_bound(*, errors: int, n: int, delta: float) -> float:
+def heldout_bound(*, errors: int, n: int, delta: float) -> float:
     """Langford 2005, Thm 3.3: with probability ≥ 1 − δ over n held-out points, the risk is at most
     max{p : P[Bin(n, p) ≤ errors] ≥ δ} (the Clopper-Pearson upper limit, via the beta quantile)."""
     _check_prob("delta", delta, open_=True)
@@ -178,7 +178,7 @@ def sgd_stability_gap(
         )
     p = batch / n
     d = 0.0
-    for a in np.asarray(lrs, dtype=float):
+    for a in np.asarray(lrs, dtype=float).tolist():
         if a < 0:
             raise ValueError(f"learning rate {a}: must be >= 0")
         grow_in = 1.0 + a * smoothness * (batch - 1) / batch
@@ -286,7 +286,7 @@ def _kl_inverse_formula(*, q: float, c: float) -> TheoryValue:
 
 
 def _test_set_formula(*, errors: int, n: int, delta: float) -> TheoryValue:
-    return TheoryValue(test_set_bound(errors=errors, n=n, delta=delta))
+    return TheoryValue(heldout_bound(errors=errors, n=n, delta=delta))
 
 
 def _pac_bayes_formula(
