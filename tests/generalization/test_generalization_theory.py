@@ -116,7 +116,9 @@ def test_gaussian_kl_matches_monte_carlo():
         post.log_std[0].add_(0.3 * torch.randn(3, 2, generator=g, dtype=torch.float64))
         w = post.sample(200_000, g)[0].reshape(200_000, -1)
         q = torch.distributions.Normal(post.mean[0].reshape(-1), post.log_std[0].exp().reshape(-1))
-        pr = torch.distributions.Normal(prior[0].reshape(-1), torch.tensor(0.8, dtype=torch.float64))
+        pr = torch.distributions.Normal(
+            prior[0].reshape(-1), torch.tensor(0.8, dtype=torch.float64)
+        )
         logr = (q.log_prob(w) - pr.log_prob(w)).sum(1)
         mc, se = float(logr.mean()), float(logr.std()) / math.sqrt(w.shape[0])
         assert abs(float(post.kl()) - mc) <= 4 * se
