@@ -17,6 +17,7 @@ from scipy import stats
 from fmtheory.experiments._generalization_nets import GaussianPosterior
 from fmtheory.theory import evaluate
 from fmtheory.theory.generalization import (
+    heldout_bound,
     kl_bernoulli,
     kl_inverse_upper,
     mc_risk_upper,
@@ -24,7 +25,6 @@ from fmtheory.theory.generalization import (
     rademacher_complexity_frobenius,
     sgd_stability_gap,
     spectral_complexity,
-    heldout_bound,
     vc_bound,
 )
 

@@ -56,10 +56,10 @@ from fmtheory.experiments._generalization_nets import (
 from fmtheory.models.mlp import MLP, mlp_label
 from fmtheory.tasks.digits import corrupt_labels, load_digits_split
 from fmtheory.theory.generalization import (
+    heldout_bound,
     rademacher_margin_bound,
     sgd_stability_gap,
     spectral_margin_bound,
-    heldout_bound,
     vc_bound,
 )
 from fmtheory.train.fit import make_generator, seeded
