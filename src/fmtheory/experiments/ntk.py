@@ -180,7 +180,7 @@ def lazy_rows(config: Config, ctx: RunContext) -> list[dict[str, Any]]:
         stats: dict[str, list[float]] = {k: [] for k in
                                          ("init", "kchange", "wchange", "pred", "loss")}  # fmt: skip
         for s in range(lz.n_nets):
-            net = seeded(lambda: WideMLP(lz.dim, m, depth=lz.depth).double(),
+            net = seeded(lambda m=m: WideMLP(lz.dim, m, depth=lz.depth).double(),
                          _seed(seed, "net", m, s))  # fmt: skip
             net.to(ctx.device)
             xd = x.to(ctx.device)
@@ -191,7 +191,9 @@ def lazy_rows(config: Config, ctx: RunContext) -> list[dict[str, Any]]:
             yd = y.to(ctx.device)
             trd = tr.to(ctx.device)
 
-            def loss(mod: nn.Module) -> torch.Tensor:
+            def loss(
+                mod: nn.Module, trd: torch.Tensor = trd, yd: torch.Tensor = yd
+            ) -> torch.Tensor:
                 return 0.5 * ((mod.forward_index(trd) - yd[trd]) ** 2).mean()
 
             _gd(model, loss, lz.steps, lz.lr, _seed(seed, "gd", m, s), ctx, f"ntk-m{m}-{s}")
@@ -243,7 +245,7 @@ def rich_rows(config: Config, ctx: RunContext) -> list[dict[str, Any]]:
             net.to(ctx.device)
             xd, yd = x.to(ctx.device), y.to(ctx.device)
 
-            def loss(mod: nn.Module) -> torch.Tensor:
+            def loss(mod: nn.Module, xd: torch.Tensor = xd, yd: torch.Tensor = yd) -> torch.Tensor:
                 return 0.5 * ((mod(xd) - yd) ** 2).mean()
 
             _gd(net, loss, rc.steps, rc.lr * rc.width, _seed(seed, "mf-gd", n, s), ctx,
