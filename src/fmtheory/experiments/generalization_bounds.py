@@ -378,7 +378,12 @@ def _one(table: pd.DataFrame, method: str, metric: str, **where: Any) -> tuple[f
 def _combine(claim: str, source: str, kind: str, parts: list[Check], tolerance: str) -> Check:
     """One verdict from per-cell checks: fails if any fails, holds if all hold, else inconclusive."""
     statuses = [c.status for c in parts]
-    measured = "; ".join(f"{c.measured}" for c in parts)[:400]
+    gaps = [float(c.predicted) - float(c.measured) for c in parts]
+    i = int(np.argmin(gaps))
+    measured = (
+        f"smallest bound − error over {len(parts)} cells: {gaps[i]:.4g} "
+        f"(bound {float(parts[i].predicted):.4g}, error {float(parts[i].measured):.4g})"
+    )
     if "fails" in statuses:
         bad = [c for c in parts if c.status == "fails"]
         return Check(claim, source, kind, parts[0].predicted, measured,
