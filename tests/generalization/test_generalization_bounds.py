@@ -25,7 +25,8 @@ def _table(**v):
     """A binary task with four noise levels (small net) and the wide net on true / random labels."""
     d = dict(vc=3.0, pb=0.3, pb_data=0.2, testset=0.1, err=0.05, rand_train=0.0, pb_rand=0.9,
              vc_rand=3.0, spectral=(10.0, 20.0, 40.0, 80.0), test=(0.05, 0.1, 0.2, 0.4),
-             gibbs=0.08)  # fmt: skip
+             gibbs=0.08, wide_spectral=(100.0, 200.0, 300.0, 400.0, 900.0),
+             wide_test=(0.01, 0.1, 0.2, 0.4, 0.9))  # fmt: skip
     d.update(v)
     rows = []
     for i, p in enumerate((0.0, 0.1, 0.2, 0.4)):
@@ -44,15 +45,22 @@ def _table(**v):
             _row(gb.TESTSET, "bound", d["testset"], p),
             _row(gb.PRIOR_NET, "test_error_noisy", d["err"], p, se=0.01),
         ]
-    for p, tr, pb, vc in ((0.0, 0.0, 0.4, 3.0), (1.0, d["rand_train"], d["pb_rand"], d["vc_rand"])):
+    # the wide net at the sweep's levels and on random labels (noise 1)
+    for i, p in enumerate((0.0, 0.1, 0.2, 0.4, 1.0)):
+        rand = p == 1.0
         rows += [
-            _row(gb.NET, "train_error", tr, p, "wide"),
+            _row(gb.NET, "train_error", d["rand_train"] if rand else 0.0, p, "wide"),
+            _row(gb.NET, "test_error", d["wide_test"][i], p, "wide", se=0.01),
             _row(gb.NET, "test_error_noisy", 0.5, p, "wide", se=0.03),
             _row(gb.CONST, "test_error", 0.49, p, "wide"),
-            _row(gb.VC, "bound", vc, p, "wide"),
-            _row(gb.PB, "bound", pb, p, "wide"),
-            _row(gb.GIBBS, "test_error_noisy", 0.3, p, "wide", se=0.03),
+            _row(gb.VC, "bound", d["vc_rand"] if rand else 3.0, p, "wide"),
+            _row(gb.SPECTRAL, "bound", d["wide_spectral"][i], p, "wide"),
         ]
+        if p in (0.0, 1.0):
+            rows += [
+                _row(gb.PB, "bound", d["pb_rand"] if rand else 0.4, p, "wide"),
+                _row(gb.GIBBS, "test_error_noisy", 0.3, p, "wide", se=0.03),
+            ]
     return pd.DataFrame(rows)
 
 
@@ -82,7 +90,11 @@ def test_every_check_holds_on_a_table_that_agrees():
         ("zero training error on random labels", dict(rand_train=0.2), "claim"),
         ("PAC-Bayes bound becomes vacuous", dict(pb_rand=0.35), "claim"),
         ("VC bound does not notice", dict(vc_rand=3.5), "sanity"),
-        ("grows with the fraction", dict(spectral=(80.0, 40.0, 20.0, 10.0)), "claim"),
+        (
+            "grows with their fraction",
+            dict(wide_spectral=(900.0, 400.0, 300.0, 200.0, 100.0)),
+            "claim",
+        ),
     ],
 )
 def test_each_check_fails_on_a_table_that_contradicts_it(words, override, kind):
@@ -91,7 +103,7 @@ def test_each_check_fails_on_a_table_that_contradicts_it(words, override, kind):
 
 
 def test_noise_check_is_inconclusive_when_the_test_error_does_not_grow():
-    c = _status(_table(test=(0.1, 0.1, 0.1, 0.1)), "grows with the fraction")
+    c = _status(_table(wide_test=(0.1, 0.1, 0.1, 0.1, 0.1)), "grows with their fraction")
     assert c.status == "inconclusive"
 
 

@@ -129,20 +129,24 @@ def optimise_posterior(
     delta: float,
     n_priors: int,
     samples: int,
+    batch: int,
     seed: int,
     ctx: object,
     name: str,
 ) -> None:
     """Minimise E_Q[cross-entropy] + √((KL(Q‖P) + ln(2√n J/δ)) / (2n)) over μ, σ and λ with
-    AdamW through ``train.fit`` (the differentiable surrogate of Dziugaite & Roy 2017, eq. 10)."""
+    AdamW through ``train.fit`` (the differentiable surrogate of Dziugaite & Roy 2017, eq. 10);
+    the empirical term on ``batch`` points drawn with replacement each step."""
     n = x.shape[0]
     const = math.log(2 * math.sqrt(n) * n_priors / delta)
     spec = TrainSpec(steps=steps, lr=lr, warmup_steps=0, schedule="constant", grad_clip=None,
                      checkpoint_every=max(1, steps))  # fmt: skip
 
     def loss_fn(m: nn.Module, step: int, g: torch.Generator) -> torch.Tensor:
+        idx = torch.randint(0, n, (min(batch, n),), generator=g, device=g.device)
         ws = m.sample(samples, g)
-        ce = F.cross_entropy(mlp_forward(ws, x).reshape(-1, ws[-1].shape[1]), y.repeat(samples))
+        logits = mlp_forward(ws, x[idx]).reshape(-1, ws[-1].shape[1])
+        ce = F.cross_entropy(logits, y[idx].repeat(samples))
         return ce + torch.sqrt((m.kl() + const).clamp_min(0) / (2 * n)).float()
 
     fit(post, loss_fn, None, seed=seed, ctx=ctx, name=name, spec=spec)

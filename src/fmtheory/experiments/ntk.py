@@ -7,7 +7,7 @@ and, on a single-index target, beats NTK kernel regression at equal sample size.
 
 Pipeline.  Lazy part, for each width m and each of ``n_nets`` networks: (1) the empirical NTK
 (:mod:`fmtheory.probes.ntk`, ``torch.func``) on training + test points against
-:func:`fmtheory.theory.ntk.relu_ntk`; (2) full-batch gradient descent on a regression task through
+:func:`fmtheory.theory.ntk.relu_ntk` (relative Frobenius error, root mean square over networks); (2) full-batch gradient descent on a regression task through
 ``train.fit``, with the network centred at its initial function (f − f₀, so that the kernel
 predictor starts from 0 as the network does); (3) relative change of the kernel and of the weights;
 (4) distance of its test predictions to those of gradient descent in function space with the
@@ -35,6 +35,7 @@ from fmtheory.checks import (
     exponent_check,
     fit_power_law,
     inconclusive,
+    mean_ci,
     not_applicable,
     trend_check,
 )
@@ -211,6 +212,12 @@ def lazy_rows(config: Config, ctx: RunContext) -> list[dict[str, Any]]:
         names = {"init": "kernel_error_init", "kchange": "kernel_change",
                  "wchange": "weight_change", "pred": "prediction_distance",
                  "loss": "train_loss"}  # fmt: skip
+        # the kernel error as a root mean square over networks: E‖Θ_m − Θ‖² = C/m exactly for
+        # one hidden layer (an average of m i.i.d. terms), so its root has exponent −1/2 at any m
+        sq = mean_ci(np.square(stats.pop("init")))
+        rms = math.sqrt(sq.mean)
+        rows.append(exact_row(NET, "kernel_error_init", rms, se=sq.se / (2 * rms), seed=seed,
+                              width=m))  # fmt: skip
         rows += [ci_row(NET, names[k], v, seed=seed, width=m) for k, v in stats.items()]
     rows += [exact_row(KERNEL, "prediction", float(v), seed=seed, width=0, point=i)
              for i, v in enumerate(f_kernel)]  # fmt: skip
