@@ -18,7 +18,7 @@ from torch.func import grad, vmap
 from fmtheory.models.mlp import MLP, mlp_forward
 from fmtheory.theory.generalization import pac_bayes_kl_bound
 from fmtheory.train.fit import fit, make_generator
-from fmtheory.train.loop import TrainSpec
+from fmtheory.train.loop import TrainSpec, lr_at
 
 __all__ = [
     "train_sgd",
@@ -61,7 +61,7 @@ def train_sgd(
         return F.cross_entropy(m(x[idx]), y[idx])
 
     fit(model, loss_fn, None, seed=seed, ctx=ctx, name=name, optimizer=opt, spec=spec)
-    return np.full(steps, lr)
+    return np.array([lr_at(spec, t) for t in range(steps)])
 
 
 class GaussianPosterior(nn.Module):

@@ -286,7 +286,7 @@ def run_cell(
         r = pac_bayes_from_posterior(post, xtr, y, xte, yte, yte_noisy, prior_grid=pb.grid(),
                                      delta=config.delta, delta_mc=pb.delta_mc, n_mc=pb.n_mc,
                                      seed=_seed(seed, "mc", task, noise, tag))  # fmt: skip
-        rows += _pb_rows(PB, GIBBS, r, n_test, pb.n_mc, coords)
+        rows += _pb_rows(PB, GIBBS, r, n_test, coords)
     if "pac-bayes-data" in want:
         rows += _data_prior_rows(config, task, noise, tag, net_cfg, xtr, y, xte, yte, yte_noisy,
                                  k, ctx, coords)  # fmt: skip
@@ -294,7 +294,7 @@ def run_cell(
 
 
 def _pb_rows(
-    method: str, gibbs: str, r: Any, n_test: int, n_mc: int, coords: dict[str, Any]
+    method: str, gibbs: str, r: Any, n_test: int, coords: dict[str, Any]
 ) -> list[dict[str, Any]]:
     # MC error of the Gibbs test risk: test-point sampling (binomial) dominates over n_mc networks
     return [
@@ -352,7 +352,7 @@ def _data_prior_rows(
     r = pac_bayes_from_posterior(post, xtr[bi], y[bi], xte, yte, yte_noisy, prior_grid=pb.grid(),
                                  delta=config.delta, delta_mc=pb.delta_mc, n_mc=pb.n_mc,
                                  seed=_seed(seed, "mc-data", task, noise, tag))  # fmt: skip
-    return rows + _pb_rows(PB_DATA, GIBBS_DATA, r, xte.shape[0], pb.n_mc, coords)
+    return rows + _pb_rows(PB_DATA, GIBBS_DATA, r, xte.shape[0], coords)
 
 
 def wide_levels(config: Config) -> list[float]:
