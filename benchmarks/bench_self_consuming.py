@@ -23,14 +23,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from fmtheory.experiments.self_consuming.regimes import make_regime
+from fmtheory.contract import RunContext, get_experiment
 from fmtheory.experiments.self_consuming.loops_exact import (
     GaussianLoopSpec,
     LinregLoopSpec,
     run_gaussian_loop,
     run_linreg_loop,
 )
-from fmtheory.contract import RunContext, get_experiment
+from fmtheory.experiments.self_consuming.regimes import make_regime
 from fmtheory.tasks.generative import GaussianSpec
 
 GENERATIONS, REPLICATES = 1000, 1000

@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 __all__ = [
     "CurriculumSection",
     "FixedTrainSection",
+    "GPTRunSection",
     "GPTSection",
+    "LSATrainSection",
     "TrainSection",
     "gpt_label",
 ]
@@ -129,3 +131,46 @@ def _no_curriculum(v: TrainSection) -> TrainSection:
 
 #: a :class:`TrainSection` whose curriculum must stay off (experiments with fixed-size prompts)
 FixedTrainSection = Annotated[TrainSection, AfterValidator(_no_curriculum)]
+
+
+class GPTRunSection(Section):
+    """A GPT decoder trained next to another model on the same prompts (a forward predictor at
+    every position).  Defaults: 4 layers, 2 heads, width 64, softmax attention, LayerNorm, causal
+    mask, "carry" tokens; 2500 AdamW steps, batch 64, lr 1e-3, 100 warm-up steps, cosine decay to 5%,
+    clipping at 1.  Tables name it from its config (:meth:`GPTSection.label`)."""
+
+    enabled: bool = True
+    model: GPTSection = GPTSection(n_layer=4, n_head=2, n_embd=64, attention="softmax")
+    train: TrainSection = TrainSection(steps=2500, batch_size=64, lr=1e-3, warmup_steps=100)
+
+
+class LSATrainSection(Section):
+    """Training of linear self-attention stacks (and, with ``fit_*``, of GD step sizes): AdamW,
+    cosine decay."""
+
+    steps: int = Field(2000, ge=0, le=10_000_000)
+    batch_size: int = Field(256, ge=1, le=65536)
+    lr: float = Field(0.01, gt=0.0, le=1.0)
+    warmup_steps: int = Field(50, ge=0)
+    min_lr_ratio: float = Field(0.0, ge=0.0, le=1.0)
+    grad_clip: float | None = Field(
+        1.0, gt=0.0, description="max gradient norm (deep LSA stacks diverge without it)"
+    )
+    checkpoint_every: int = Field(500, ge=1)
+    fit_steps: int = Field(2500, ge=0, le=10_000_000, description="steps to fit GD step sizes")
+    fit_lr: float = Field(0.05, gt=0.0, le=1.0)
+
+    def spec(self, *, steps: int | None = None, lr: float | None = None) -> TrainSpec:
+        """The loop's hyperparameters, for ``steps`` / ``lr`` (default: this section's)."""
+        from fmtheory.train.loop import TrainSpec
+
+        steps = self.steps if steps is None else steps
+        return TrainSpec(
+            steps=steps,
+            lr=self.lr if lr is None else lr,
+            warmup_steps=min(self.warmup_steps, steps),
+            schedule="cosine",
+            min_lr_ratio=self.min_lr_ratio,
+            grad_clip=self.grad_clip,
+            checkpoint_every=self.checkpoint_every,
+        )

@@ -46,8 +46,12 @@ def test_power_law_recovers_planted_exponent():
 
 
 def test_z_check_holds_and_fails():
-    assert z_check("c", "s", "theory", measured=1.0, measured_se=0.1, predicted=1.3).status == "holds"
-    assert z_check("c", "s", "theory", measured=1.0, measured_se=0.1, predicted=1.5).status == "fails"
+    assert (
+        z_check("c", "s", "theory", measured=1.0, measured_se=0.1, predicted=1.3).status == "holds"
+    )
+    assert (
+        z_check("c", "s", "theory", measured=1.0, measured_se=0.1, predicted=1.5).status == "fails"
+    )
 
 
 def test_bound_check_three_outcomes():

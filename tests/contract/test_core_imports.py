@@ -17,6 +17,8 @@ print("ok", "torch" in sys.modules)
 
 
 def test_store_and_report_import_with_torch_blocked():
-    proc = subprocess.run([sys.executable, "-c", BLOCK], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", BLOCK], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split() == ["ok", "False"]

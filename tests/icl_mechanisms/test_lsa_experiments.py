@@ -11,9 +11,11 @@ import pytest
 import yaml
 
 from fmtheory.cli import main
-from fmtheory.experiments import get_experiment, lsa_gd
+from fmtheory.contract import get_experiment
+from fmtheory.errors import ConfigError
 from fmtheory.experiments import icl_shift as shift_exp
-from fmtheory.experiments.base import ConfigError
+from fmtheory.experiments import lsa_gd
+from fmtheory.sections import GPTRunSection
 
 
 # ----------------------------------------------------------------------------- bad input
@@ -64,15 +66,15 @@ def test_presets_validate_and_round_trip(name):
         assert again == cfg
 
 
-def test_the_gpt_is_softmax_unless_asked_and_is_named_after_its_attention():
-    """The GPT section pins every model default (icl-regression's defaults may change)."""
-    assert lsa_gd.GPTSection().model.attention == "softmax"
+def test_the_gpt_is_softmax_unless_asked_and_is_named_from_its_config():
+    assert GPTRunSection().model.attention == "softmax"
     for name in ("lsa-gd", "icl-shift"):
         for preset in ("quick", "paper"):
-            assert get_experiment(name).make_config(preset).gpt.model.attention == "softmax"
-    linear = lsa_gd.GPTSection.model_validate({"model": {"attention": "linear"}}).model
-    assert lsa_gd.gpt_label(linear) == "linear-attention gpt"
-    assert lsa_gd.gpt_label(lsa_gd.GPTSection().model) == "softmax gpt"
+            cfg = get_experiment(name).make_config(preset)
+            assert cfg.gpt.model.attention == "softmax"
+            assert "softmax attention" in get_experiment(name).model_label(cfg)
+    linear = GPTRunSection.model_validate({"model": {"attention": "linear"}}).model
+    assert linear.label() == "GPT 4L×4H×64, linear attention, carry layout"
 
 
 # ----------------------------------------------------------------------------- verdicts
@@ -82,19 +84,26 @@ def _lsa_table(gamma_err=0.01, cos1=0.999, mse=0.2, mse_se=0.005, cos2=0.995):
     return pd.DataFrame([
         R("lsa (L=1)", "gamma_rel_frobenius", gamma_err),
         R("lsa (L=1)", "pred_cosine", cos1, reference=lsa_gd.PGD1, n_layers=1),
-        R("theory: lsa optimum", "normalized_mse", 0.2),
-        R(lsa_gd.PGD1, "normalized_mse", mse, mse - 1.96 * se, mse + 1.96 * se),
+        R("theory: lsa optimum", "normalized_mse", 0.2, se=0.0),
+        R(lsa_gd.PGD1, "normalized_mse", mse, mse - 1.96 * se, mse + 1.96 * se, se=se),
         R("lsa (L=2)", "pred_cosine", cos2, reference="gd++ (2 steps, fitted)", n_layers=2),
     ])  # fmt: skip
 
 
 def _lsa_verdicts(**kw):
     cfg = lsa_gd.Config.model_validate({"lsa": {"layers": [1, 2]}})
-    return [c.holds for c in lsa_gd.make_checks(cfg, _lsa_table(**kw))]
+    return [c.holds for c in lsa_gd.checks(_lsa_table(**kw), cfg)]
 
 
 def test_lsa_gd_checks_hold_and_fail_when_they_should():
     assert _lsa_verdicts() == [True, True, True, True]
+    cfg = lsa_gd.Config.model_validate({"lsa": {"layers": [1, 2]}})
+    assert [c.kind for c in lsa_gd.checks(_lsa_table(), cfg)] == [
+        "claim",
+        "claim",
+        "theory",
+        "claim",
+    ]
     assert _lsa_verdicts(gamma_err=0.06)[0] is False
     assert _lsa_verdicts(cos1=0.98)[1] is False
     assert _lsa_verdicts(mse=0.2 + 5 * 0.005)[2] is False
@@ -107,7 +116,7 @@ def _shift_table(orth_opt=1e-15, orth_trained=0.01, cov_shift=0.0, n_trend=(1.0,
 
     def cell(method, label, shift_name, n, value, half=0.01):
         rows.append(R(method, "normalized_mse", value, value - half, value + half, seed=0,
-                      shift=label, shift_name=shift_name, n_context=n))  # fmt: skip
+                      shift=label, shift_name=shift_name, n_context=n, se=half / 1.96))  # fmt: skip
 
     for n in (5, 10):
         for c, th in ((0.5, 0.2), (2.0, 20.0)):
@@ -129,16 +138,19 @@ def _shift_table(orth_opt=1e-15, orth_trained=0.01, cov_shift=0.0, n_trend=(1.0,
 
 def _shift_verdicts(**kw):
     cfg = shift_exp.Config.model_validate({})
-    return [c.holds for c in shift_exp.make_checks(cfg, _shift_table(**kw))]
+    return [c.holds for c in shift_exp.checks(_shift_table(**kw), cfg)]
 
 
 def test_icl_shift_checks_hold_and_fail_when_they_should():
     assert _shift_verdicts() == [True, True, True, True, True, True]
+    kinds = [c.kind for c in shift_exp.checks(_shift_table(), shift_exp.Config.model_validate({}))]
+    assert kinds == ["sanity", "claim", "theory", "theory", "theory", "claim"]
     assert _shift_verdicts(orth_opt=1e-6)[0] is False
     assert _shift_verdicts(orth_trained=0.2)[1] is False
     v = _shift_verdicts(cov_shift=2.0)  # trained LSA off its closed form at c = 2
     assert v[2] is False and v[3] is True
-    assert _shift_verdicts(n_trend=(1.0, 1.0))[5] is False
+    assert _shift_verdicts(n_trend=(1.0, 1.2))[5] is False  # the error grows with n
+    assert _shift_verdicts(n_trend=(1.0, 1.0))[5] is None  # no detectable change: inconclusive
 
 
 # ----------------------------------------------------------------------------- end to end (tiny)
@@ -158,9 +170,9 @@ def test_lsa_gd_tiny_end_to_end():
     t = res.table
     assert {"gamma_rel_frobenius", "pred_cosine", "grad_context_cosine", "grad_query_cosine",
             "pred_rel_l2", "normalized_mse", "train_loss", "step_size"} <= set(t["metric"])  # fmt: skip
-    assert len(res.checks) == 4 and all(c.holds in (True, False) for c in res.checks)
+    assert len(res.checks) == 4 and {c.kind for c in res.checks} == {"claim", "theory"}
     assert {"gamma", "equivalence", "gpt_vs_context", "error", "training_loss"} <= set(res.figures)
-    assert set(exp.headline(t)) >= {"gamma_rel_err", "lsa1_pgd1_cosine", "gpt_pgd1_cosine"}
+    assert set(exp.headline(t, cfg)) >= {"gamma_rel_err", "lsa1_pgd1_cosine", "gpt_pgd1_cosine"}
     # Γ* of the theory row is the closed form
     gs = t[(t.metric == "gamma") & (t.method == "theory: Γ*")]
     assert np.isclose(gs[(gs.i == 0) & (gs.j == 0)]["value"].item(), 4 / (4 + 1 + 2))
@@ -180,10 +192,11 @@ def test_icl_shift_tiny_end_to_end():
     res = exp.run(cfg, None)
     t = res.table
     err = t[t.metric == "normalized_mse"]
-    for method in ("lsa (trained)", "lsa optimum (Γ*)", "softmax gpt", "ols", "ridge (λ=0.1)"):
+    gpt = exp.config_cls.model_validate(cfg.model_dump()).gpt.model.label()
+    for method in ("lsa (trained)", "lsa optimum (Γ*)", gpt, "ols", "ridge (λ=0.1)"):
         assert len(err[err.method == method]) == 2 + 1 + 2 + 2, method
     # the exact optimum's prediction on orthogonal queries is 0 to float64 rounding
-    assert res.checks[0].holds is True
+    assert res.checks[0].status == "holds" and res.checks[0].kind == "sanity"
     assert len(res.checks) == 6 and "error_by_shift" in res.figures
     # orthant prompts have no closed form: no theory rows there
     assert err[(err.shift_name == "orthant") & err.method.str.startswith("theory")].empty

@@ -88,7 +88,9 @@ def test_attention_is_required_and_labels_the_model():
         get_experiment("icl-regression").validate({"model": {"n_layer": 2}})
     assert info.value.field == "model.attention"
     exp = get_experiment("icl-regression")
-    assert exp.model_label(exp.make_config("quick")) == "GPT 4L×4H×64, linear attention, carry layout"
+    assert (
+        exp.model_label(exp.make_config("quick")) == "GPT 4L×4H×64, linear attention, carry layout"
+    )
     assert "softmax attention, interleaved layout" in exp.model_label(exp.make_config("paper"))
 
 

@@ -83,7 +83,9 @@ def test_tiny_run_table_and_checks(tiny):
     assert (t["metric"] == "prior_mean_rel_err").any() and (t["metric"] == "forward_mse").any()
     by_claim = {c.claim: c for c in res.checks}
     floor = next(c for k, c in by_claim.items() if k.startswith("for r > n"))
-    assert floor.status == "holds" and floor.kind == "theory"  # r = 3 > n = 2: nobody beats (r − n)λ
+    assert (
+        floor.status == "holds" and floor.kind == "theory"
+    )  # r = 3 > n = 2: nobody beats (r − n)λ
     expo = [c for k, c in by_claim.items() if "grows" in k]
     # one value per sweep: no fit (inconclusive), or no oracle power law to match (n/a)
     assert expo and all(c.status in ("inconclusive", "n/a") and c.why for c in expo)

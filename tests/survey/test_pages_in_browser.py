@@ -21,7 +21,9 @@ pytestmark = pytest.mark.xdist_group("browser")
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
-HOW = "install Chromium and Selenium: apt-get install chromium chromium-driver; pip install selenium"
+HOW = (
+    "install Chromium and Selenium: apt-get install chromium chromium-driver; pip install selenium"
+)
 
 
 def _selenium():
@@ -58,7 +60,9 @@ def store(test_claims, tmp_path_factory):
     root = tmp_path_factory.mktemp("store")
     s = run_survey(only=list(test_claims.NAMES), executor="inline", root=root)
     exp = test_claims.HOLDS
-    execute(exp, exp.make_config(None, {"n": 7, "slope": 2.0}), root=root)  # a second run to compare
+    execute(
+        exp, exp.make_config(None, {"n": 7, "slope": 2.0}), root=root
+    )  # a second run to compare
     bad = root / "survey-holds-000000000000"
     bad.mkdir()
     (bad / "config.yaml").write_text("n: 1\n")  # an interrupted run: no manifest

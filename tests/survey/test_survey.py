@@ -53,7 +53,10 @@ def test_pages_and_json(survey, tmp_path):
     assert text.index("Findings") < text.index("id='claim-survey-holds'")
     assert "data:image/png;base64," in text and "✗ fails" in text
     d = json.loads(data.read_text())
-    assert d["summary"]["alignment"]["fails"] == 1 and d["findings"] == ["survey-fails", "survey-crash"]
+    assert d["summary"]["alignment"]["fails"] == 1 and d["findings"] == [
+        "survey-fails",
+        "survey-crash",
+    ]
     md = markdown_summary(s)
     assert "| Generalization | `survey-holds` | ✓ holds |" in md
 

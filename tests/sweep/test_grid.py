@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from fmtheory.experiments import get_experiment, list_experiments
 from fmtheory.errors import ConfigError
+from fmtheory.experiments import get_experiment, list_experiments
 from fmtheory.sweep import Axis, Grid, make_grid, parse_axis, parse_seeds, parse_values, plan
 from fmtheory.sweep.grid import MAX_CELLS, parse_sets, parse_value
 from fmtheory.theory import list_formulas

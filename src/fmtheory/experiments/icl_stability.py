@@ -139,7 +139,6 @@ class Config(ExperimentConfig):
             )
         return v
 
-
     @field_validator("task")
     @classmethod
     def _enough_points(cls, v: TaskConfig) -> TaskConfig:

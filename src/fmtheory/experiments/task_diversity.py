@@ -116,7 +116,6 @@ class Config(ExperimentConfig):
     eval: EvalConfig = EvalConfig()
 
 
-
 def label(config: Config) -> str:
     """The trained model, named from its config."""
     return config.model.label()
