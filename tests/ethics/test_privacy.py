@@ -24,6 +24,20 @@ def test_attack_on_lookup_table_and_constant() -> None:
     assert const["advantage"] == pytest.approx(0.0)
 
 
+def test_lira_on_leaking_and_constant_models() -> None:
+    rng = np.random.default_rng(1)
+    in_mask = rng.random((8, 100)) < 0.5
+    phi_shadow = np.where(in_mask, 5.0, 0.0) + 0.1 * rng.standard_normal((8, 100))
+    member = np.arange(100) < 50
+    leak = px.lira_scores(np.where(member, 5.0, 0.0), phi_shadow, in_mask)
+    ok = np.isfinite(leak)
+    att = px.loss_threshold_attack(-leak[ok & member], -leak[ok & ~member], rng)
+    assert att["auc"] == pytest.approx(1.0)
+    const = px.lira_scores(np.ones(100), np.ones((8, 100)), in_mask)
+    att = px.loss_threshold_attack(-const[ok & member], -const[ok & ~member], rng)
+    assert att["auc"] == pytest.approx(0.5)
+
+
 @pytest.fixture(scope="module")
 def tiny():
     cfg = EXP.make_config("tiny")
@@ -54,16 +68,18 @@ def test_advantage_check(tiny) -> None:
     t = _set(res.table, "theory", "advantage_bound", 0.5)
     assert _status(_set(t, "loss_threshold", "advantage", 0.1, 0.01), cfg, "at every ε") == "holds"
     assert _status(_set(t, "loss_threshold", "advantage", 0.9, 0.01), cfg, "at every ε") == "fails"
+    t = _set(_set(t, "loss_threshold", "advantage", 0.1, 0.01), "lira", "advantage", 0.9, 0.01)
+    assert _status(t, cfg, "at every ε") == "fails"
 
 
 def test_leak_check(tiny) -> None:
     cfg, res = tiny
     assert (
-        _status(_set(res.table, "loss_threshold", "auc", 0.6, 0.01), cfg, "the non-private")
+        _status(_set(res.table, "lira", "auc", 0.6, 0.01), cfg, "the non-private")
         == "holds"
     )
     assert (
-        _status(_set(res.table, "loss_threshold", "auc", 0.4, 0.01), cfg, "the non-private")
+        _status(_set(res.table, "lira", "auc", 0.4, 0.01), cfg, "the non-private")
         == "fails"
     )
 
@@ -77,7 +93,8 @@ def test_accountant_check(tiny) -> None:
 
 @pytest.mark.parametrize(
     "field,value", [("dp.epsilons", [0.0]), ("dp.epsilons", [-1.0]), ("dp.delta", 1.0),
-                    ("dp.delta", 0.0), ("hidden", 0)],
+                    ("dp.delta", 0.0), ("hidden", 0), ("attack.methods", ["shadow"]),
+                    ("attack.low_fpr", 0.0)],
 )  # fmt: skip
 def test_bad_input(field: str, value: object) -> None:
     with pytest.raises(ConfigError) as e:

@@ -16,7 +16,7 @@ binomial s.e.), and by AUC over all examples (Hanley–McNeil s.e.).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -64,7 +64,19 @@ class DPSection(Section):
         return v
 
 
+class AttackSection(Section):
+    """Membership-inference attacks."""
+
+    methods: list[Literal["loss_threshold", "lira"]] = Field(
+        ["loss_threshold", "lira"], min_length=1, description="loss_threshold (Yeom et al. 2018), "
+        "lira (Carlini et al. 2022, online, global variance)",
+    )  # fmt: skip
+    shadows: int = Field(8, ge=2, le=256, description="LiRA shadow models per ε")
+    low_fpr: float = Field(0.01, gt=0.0, lt=1.0, description="FPR at which LiRA's TPR is read")
+
+
 class Config(ExperimentConfig):
+    attack: AttackSection = AttackSection()
     hidden: int = Field(128, ge=4, le=4096, description="hidden width of the MLP")
     dp: DPSection = DPSection()
     train: TrainSection = TrainSection(steps=600, batch_size=64, lr=0.05, warmup_steps=0,
@@ -166,6 +178,34 @@ def loss_threshold_attack(loss_in: np.ndarray, loss_out: np.ndarray,
     return {"advantage": tpr - fpr, "advantage_se": adv_se, "auc": auc, "auc_se": auc_se}
 
 
+def _logit_conf(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
+    """φ = log p_y − log(1 − p_y) (Carlini et al. 2022, §IV.C), computed from the logits."""
+    with torch.no_grad():
+        z = model(x)
+        zy = z.gather(1, y[:, None]).ravel()
+        other = z.scatter(1, y[:, None], -math.inf).logsumexp(1)
+        return (zy - other).numpy()
+
+
+def lira_scores(phi_target: np.ndarray, phi_shadow: np.ndarray, in_mask: np.ndarray) -> np.ndarray:
+    """Online LiRA with a global variance (Carlini et al. 2022, Alg. 1): phi_shadow, in_mask:
+    (shadows, examples).  Score = log N(φ; μ_in, σ_in) − log N(φ; μ_out, σ_out); NaN for an example
+    that no shadow saw in (or out)."""
+    from scipy import stats
+
+    n_in, n_out = in_mask.sum(0), (~in_mask).sum(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mu_in = np.where(in_mask, phi_shadow, 0).sum(0) / n_in
+        mu_out = np.where(~in_mask, phi_shadow, 0).sum(0) / n_out
+    ok = (n_in > 0) & (n_out > 0)
+    r_in = (phi_shadow - mu_in)[in_mask & ok]
+    r_out = (phi_shadow - mu_out)[~in_mask & ok]
+    s_in, s_out = max(float(r_in.std()), 1e-6), max(float(r_out.std()), 1e-6)
+    score = (stats.norm.logpdf(phi_target, mu_in, s_in)
+             - stats.norm.logpdf(phi_target, mu_out, s_out))  # fmt: skip
+    return np.where(ok, score, np.nan)
+
+
 def run(config: Config, ctx: RunContext | None = None) -> Result:
     ctx = ctx or RunContext()
     seed = config.seed
@@ -179,10 +219,32 @@ def run(config: Config, ctx: RunContext | None = None) -> Result:
             err = float((model(x_out).argmax(1) != y_out).float().mean())
         rows.append(exact_row("mlp", "test_error", err, se=math.sqrt(err * (1 - err) / len(y_out)),
                               **c))  # fmt: skip
-        att = loss_threshold_attack(_losses(model, x_in, y_in), _losses(model, x_out, y_out), rng)
-        rows.append(exact_row("loss_threshold", "advantage", att["advantage"],
-                              se=att["advantage_se"], **c))  # fmt: skip
-        rows.append(exact_row("loss_threshold", "auc", att["auc"], se=att["auc_se"], **c))
+        if "loss_threshold" in config.attack.methods:
+            att = loss_threshold_attack(_losses(model, x_in, y_in), _losses(model, x_out, y_out),
+                                        rng)  # fmt: skip
+            rows.append(exact_row("loss_threshold", "advantage", att["advantage"],
+                                  se=att["advantage_se"], **c))  # fmt: skip
+            rows.append(exact_row("loss_threshold", "auc", att["auc"], se=att["auc_se"], **c))
+        if "lira" in config.attack.methods:
+            x_all, y_all = torch.cat([x_in, x_out]), torch.cat([y_in, y_out])
+            member = np.r_[np.ones(len(y_in), bool), np.zeros(len(y_out), bool)]
+            masks, phis = [], []
+            for k in range(config.attack.shadows):
+                m = rng.random(len(y_all)) < 0.5
+                sm, _ = train_model(config, eps, x_all[m], y_all[m], seed + 1000 + k, ctx)
+                masks.append(m)
+                phis.append(_logit_conf(sm, x_all, y_all))
+            score = lira_scores(_logit_conf(model, x_all, y_all), np.array(phis), np.array(masks))
+            ok = np.isfinite(score)
+            att = loss_threshold_attack(-score[ok & member], -score[ok & ~member], rng)
+            rows.append(exact_row("lira", "advantage", att["advantage"], se=att["advantage_se"],
+                                  **c))  # fmt: skip
+            rows.append(exact_row("lira", "auc", att["auc"], se=att["auc_se"], **c))
+            s_out = score[ok & ~member]
+            thr = np.quantile(s_out, 1 - config.attack.low_fpr)
+            tpr = float((score[ok & member] > thr).mean())
+            rows.append(exact_row("lira", "tpr_at_low_fpr", tpr, se=math.sqrt(
+                tpr * (1 - tpr) / int((ok & member).sum())), **c))  # fmt: skip
         if eps is not None:
             for k in ("eps_rdp", "eps_prv", "eps_ours"):
                 rows.append(exact_row(k.removeprefix("eps_"), "epsilon", info[k], **c))
@@ -201,17 +263,19 @@ def _rows(table: pd.DataFrame, method: str, metric: str) -> pd.DataFrame:
 def checks(table: pd.DataFrame, config: Config) -> list[Check]:
     out: list[Check] = []
     # 1. advantage below the DP bound at every finite ε
-    claim = "at every ε the loss-threshold attack's advantage stays below (e^ε − 1 + 2δ)/(e^ε + 1)"
+    claim = "at every ε each attack's advantage stays below (e^ε − 1 + 2δ)/(e^ε + 1)"
     bounds = _rows(table, "theory", "advantage_bound").set_index("target_eps")["value"]
-    adv = _rows(table, "loss_threshold", "advantage").set_index("target_eps")
     verdicts, parts = [], []
-    for e, b in bounds.items():
-        if e not in adv.index:
-            continue
-        r = adv.loc[e]
-        ck = bound_check(claim, SRC_BOUND, "claim", value=r["value"], value_se=r["se"], bound=b)
-        verdicts.append(ck.status)
-        parts.append(f"ε={e:g}: {r['value']:.3f}+{Z95 * r['se']:.3f} vs {b:.3f}")
+    for method in ("loss_threshold", "lira"):
+        adv = _rows(table, method, "advantage").set_index("target_eps")
+        for e, b in bounds.items():
+            if e not in adv.index:
+                continue
+            r = adv.loc[e]
+            ck = bound_check(claim, SRC_BOUND, "claim", value=r["value"], value_se=r["se"],
+                             bound=b)  # fmt: skip
+            verdicts.append(ck.status)
+            parts.append(f"{method} ε={e:g}: {r['value']:.3f}+{Z95 * r['se']:.3f} vs {b:.3f}")
     tol = "advantage + 1.96 s.e. ≤ bound at each private ε"
     if not verdicts:
         out.append(inconclusive(claim, SRC_BOUND, "claim", "no private model in the config"))
@@ -221,14 +285,14 @@ def checks(table: pd.DataFrame, config: Config) -> list[Check]:
         out.append(Check(claim, SRC_BOUND, "claim", "advantage ≤ bound", "; ".join(parts), tol,
                          st, "an interval straddles a bound" if st == "inconclusive" else ""))  # fmt: skip
     # 2. non-private leaks
-    claim = "the non-private model leaks: loss-threshold AUC above 0.5 with its interval"
-    auc = _rows(table, "loss_threshold", "auc")
+    claim = "the non-private model leaks: attack AUC above 0.5 with its interval"
+    auc = _rows(table, "lira" if "lira" in config.attack.methods else "loss_threshold", "auc")
     np_row = auc[np.isinf(auc["target_eps"].astype(float))]
     if np_row.empty:
         out.append(inconclusive(claim, SRC_BOUND, "claim", "no non-private model in the config"))
     else:
         r = np_row.iloc[0]
-        out.append(bound_check(claim, "Yeom et al. 2018", "claim", value=r["value"],
+        out.append(bound_check(claim, "Yeom et al. 2018; Carlini et al. 2022", "claim", value=r["value"],
                                value_se=r["se"], bound=0.5, below=False))  # fmt: skip
     # 3. the independent accountant against Opacus's RDP accountant
     ours = _rows(table, "ours", "epsilon").set_index("target_eps")["value"]
@@ -253,9 +317,11 @@ def figures(table: pd.DataFrame) -> dict[str, Any]:
     ax1.set_xlabel("target ε (inf: non-private)")
     ax1.set_ylabel("test error")
     ax1.set_title("utility vs ε (digits MLP)")
-    adv = _rows(table, "loss_threshold", "advantage").sort_values("target_eps")
-    ax2.errorbar([f"{e:g}" for e in adv["target_eps"]], adv["value"], yerr=Z95 * adv["se"],
-                 fmt="o", label="loss-threshold advantage")  # fmt: skip
+    for method in ("loss_threshold", "lira"):
+        adv = _rows(table, method, "advantage").sort_values("target_eps")
+        if not adv.empty:
+            ax2.errorbar([f"{e:g}" for e in adv["target_eps"]], adv["value"],
+                         yerr=Z95 * adv["se"], fmt="o", label=f"{method} advantage")  # fmt: skip
     b = _rows(table, "theory", "advantage_bound").sort_values("target_eps")
     ax2.plot([f"{e:g}" for e in b["target_eps"]], b["value"], "k_", ms=20, label="DP bound")
     ax2.set_xlabel("target ε")
