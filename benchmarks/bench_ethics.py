@@ -3,7 +3,8 @@ quick-preset MLP (64 → 128 → 10, expected batch 64) against the same non-pri
 
 ``value`` is the best of 5 timings (seconds per step, averaged over 50 steps) of the Opacus step;
 ``reference`` the same for plain SGD on the same model and batch; ``ratio = value / reference`` (how
-many times slower DP-SGD is).  Measured with ``torch.set_num_threads(1)``, under load.
+many times slower DP-SGD is).  ``lira_8_shadows``: the LiRA attack (8 shadow trainings + scoring)
+against one training run of the target.  Measured with ``torch.set_num_threads(1)``, under load.
 """
 
 from __future__ import annotations
@@ -49,4 +50,35 @@ def bench_dp_sgd_step() -> dict[str, Any]:
             "ratio": value / reference}  # fmt: skip
 
 
-BENCHMARKS = {"dp_sgd_step": bench_dp_sgd_step}
+def bench_lira_cost() -> dict[str, Any]:
+    """LiRA with 8 non-private shadow models (``privacy`` quick settings) against one training run
+    of the target model: ``ratio = value / reference`` (the attack's cost in training runs)."""
+    import numpy as np
+
+    from fmtheory.contract import RunContext
+    from fmtheory.experiments import privacy as px
+
+    torch.set_num_threads(1)
+    cfg = px.Config.model_validate({"attack": {"shadows": 8}})
+    x_in, y_in, x_out, y_out = px.load_digits_split(0)
+    ctx = RunContext()
+    px.train_model(cfg, None, x_in, y_in, 0, ctx)  # warm-up (first-call costs)
+    t0 = time.perf_counter()
+    target, _ = px.train_model(cfg, None, x_in, y_in, 0, ctx)
+    reference = time.perf_counter() - t0
+    rng = np.random.default_rng(0)
+    x_all, y_all = torch.cat([x_in, x_out]), torch.cat([y_in, y_out])
+    t0 = time.perf_counter()
+    masks, phis = [], []
+    for k in range(cfg.attack.shadows):
+        m = rng.random(len(y_all)) < 0.5
+        sm, _ = px.train_model(cfg, None, x_all[m], y_all[m], 1000 + k, ctx)
+        masks.append(m)
+        phis.append(px._logit_conf(sm, x_all, y_all))
+    px.lira_scores(px._logit_conf(target, x_all, y_all), np.array(phis), np.array(masks))
+    value = time.perf_counter() - t0
+    return {"name": "lira_8_shadows", "value": value, "unit": "s", "reference": reference,
+            "ratio": value / reference}  # fmt: skip
+
+
+BENCHMARKS = {"dp_sgd_step": bench_dp_sgd_step, "lira_8_shadows": bench_lira_cost}
