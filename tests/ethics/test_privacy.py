@@ -74,14 +74,8 @@ def test_advantage_check(tiny) -> None:
 
 def test_leak_check(tiny) -> None:
     cfg, res = tiny
-    assert (
-        _status(_set(res.table, "lira", "auc", 0.6, 0.01), cfg, "the non-private")
-        == "holds"
-    )
-    assert (
-        _status(_set(res.table, "lira", "auc", 0.4, 0.01), cfg, "the non-private")
-        == "fails"
-    )
+    assert _status(_set(res.table, "lira", "auc", 0.6, 0.01), cfg, "the non-private") == "holds"
+    assert _status(_set(res.table, "lira", "auc", 0.4, 0.01), cfg, "the non-private") == "fails"
 
 
 def test_accountant_check(tiny) -> None:

@@ -101,8 +101,10 @@ def _mlp(hidden: int) -> nn.Module:
 
 
 def train_model(config: Config, eps: float | None, x: torch.Tensor, y: torch.Tensor,
-                seed: int, ctx: RunContext) -> tuple[nn.Module, dict[str, float]]:  # fmt: skip
-    """Train one MLP (Opacus DP-SGD when ``eps`` is set); returns the model and its accounting."""
+                seed: int, ctx: RunContext, name: str = "target"
+                ) -> tuple[nn.Module, dict[str, float]]:  # fmt: skip
+    """Train one MLP (Opacus DP-SGD when ``eps`` is set); returns the model and its accounting.
+    ``name`` (unique within a run) names its checkpoint."""
     n, tr = len(y), config.train
     q = 1.0 / math.ceil(n / tr.batch_size)  # the rate Opacus's accountant records for this loader
     model = seeded(lambda: _mlp(config.hidden), seed)
@@ -114,7 +116,7 @@ def train_model(config: Config, eps: float | None, x: torch.Tensor, y: torch.Ten
             idx = torch.randint(0, n, (tr.batch_size,), generator=g)
             return nn.functional.cross_entropy(m(x[idx]), y[idx])
 
-        fit(model, loss_fn, tr, seed=seed, ctx=ctx, name="nonprivate", optimizer=opt)
+        fit(model, loss_fn, tr, seed=seed, ctx=ctx, name=f"{name}_nonprivate", optimizer=opt)
         return model, info
     from opacus import PrivacyEngine
     from opacus.accountants.utils import get_noise_multiplier
@@ -137,7 +139,7 @@ def train_model(config: Config, eps: float | None, x: torch.Tensor, y: torch.Ten
             idx = torch.zeros(1, dtype=torch.long)
         return nn.functional.cross_entropy(m(x[idx]), y[idx], reduction="mean")
 
-    fit(pmodel, dp_loss, tr, seed=seed, ctx=ctx, name=f"dp_eps{eps:g}", optimizer=opt)
+    fit(pmodel, dp_loss, tr, seed=seed, ctx=ctx, name=f"{name}_dp_eps{eps:g}", optimizer=opt)
     from opacus.accountants import PRVAccountant
 
     prv = PRVAccountant()
@@ -231,7 +233,9 @@ def run(config: Config, ctx: RunContext | None = None) -> Result:
             masks, phis = [], []
             for k in range(config.attack.shadows):
                 m = rng.random(len(y_all)) < 0.5
-                sm, _ = train_model(config, eps, x_all[m], y_all[m], seed + 1000 + k, ctx)
+                sm, _ = train_model(
+                    config, eps, x_all[m], y_all[m], seed + 1000 + k, ctx, name=f"shadow{k}"
+                )
                 masks.append(m)
                 phis.append(_logit_conf(sm, x_all, y_all))
             score = lira_scores(_logit_conf(model, x_all, y_all), np.array(phis), np.array(masks))
