@@ -381,9 +381,9 @@ def _invalid_param(draw):
     if p.kind is int:
         bad.append(2.5)
     if p.low is not None:
-        bad.append(p.low - 1)
+        bad.append(p.low - 1 - abs(p.low))  # beyond the bound even where +1 is below float spacing
     if p.high is not None:
-        bad.append(p.high + 1)
+        bad.append(p.high + 1 + abs(p.high))
     return f.name, p.name, draw(st.sampled_from(bad))
 
 

@@ -81,7 +81,10 @@ def test_cells_are_ordinary_runs(reference):
                                  seed=int(row["seed"]))  # fmt: skip
         rec = execute(exp, config, root=root)  # `fmtheory run` with the same config: cached
         assert rec.cached and str(rec.run_dir) == row["run_dir"] and rec.hash == row["hash"]
-        assert exp.headline(rec.run.table)["transformer_err"] == row["transformer_err"]
+        assert (
+            exp.headline(rec.run.table, exp.validate(rec.run.config))["transformer_err"]
+            == row["transformer_err"]
+        )
         claims = [c for c in rec.run.checks if c.kind == "claim"]
         assert row["claims_hold"] + row["claims_fail"] + row["claims_undecided"] == len(claims)
         assert (rec.run_dir / "model.safetensors").is_file()

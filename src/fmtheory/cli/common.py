@@ -31,7 +31,7 @@ def err_console() -> Console:
 
 
 def out_console() -> Console:
-    return Console()
+    return Console(soft_wrap=True)  # paths and one-line messages are never broken
 
 
 def json_safe(obj: Any) -> Any:
