@@ -9,7 +9,7 @@ final answer.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
@@ -76,23 +76,17 @@ class Config(ExperimentConfig):
     """Grid: tasks × formats × ns × depths, one model per cell, same training everywhere."""
 
     tasks: list[TaskRun] = Field(min_length=1)
-    ns: list[int] = Field(min_length=1, description="sequence lengths n (each ≥ 1, ≤ 256)")
-    depths: list[int] = Field(min_length=1, description="layers L (each ≥ 1, ≤ 12)")
+    ns: list[Annotated[int, Field(ge=1, le=256)]] = Field(
+        min_length=1, description="sequence lengths n (each ≥ 1, ≤ 256)"
+    )
+    depths: list[Annotated[int, Field(ge=1, le=12)]] = Field(
+        min_length=1, description="layers L (each ≥ 1, ≤ 12)"
+    )
     model: ModelSection = ModelSection()
     train: TrainSection
     eval_size: int = Field(1024, ge=16, le=100_000, description="held-out sequences per cell")
     eval_every: int = Field(250, ge=1, description="steps between accuracy-curve evaluations")
     curve_size: int = Field(256, ge=16, le=10_000, description="sequences per curve point")
-
-    @model_validator(mode="after")
-    def _grid(self) -> Config:
-        for n in self.ns:
-            if not 1 <= n <= 256:
-                raise ValueError(f"ns contains n = {n}: each n must be in [1, 256]")
-        for d in self.depths:
-            if not 1 <= d <= 12:
-                raise ValueError(f"depths contains L = {d}: each L must be in [1, 12]")
-        return self
 
 
 def label(config: Config) -> str:
@@ -216,19 +210,29 @@ def checks(table: pd.DataFrame, config: Config) -> list[Check]:
         claim = f"With CoT a {L_CHECK}-layer model reaches ≥ {COT_SOLVED:.0%} on {task} at n = {N_CHECK}"
         a = _acc(table, f"{task}/cot", N_CHECK, L_CHECK)
         out.append(
-            not_applicable(claim, SOURCE, "claim", f"no {task}/cot cell at n={N_CHECK}, L={L_CHECK}")
+            not_applicable(
+                claim, SOURCE, "claim", f"no {task}/cot cell at n={N_CHECK}, L={L_CHECK}"
+            )
             if a is None
-            else bound_check(claim, SOURCE, "claim", value=a[0], value_se=a[1],
-                             bound=COT_SOLVED, below=False)  # fmt: skip
+            else bound_check(
+                claim, SOURCE, "claim", value=a[0], value_se=a[1], bound=COT_SOLVED, below=False
+            )  # fmt: skip
         )
     claim = f"Without CoT, parity at n = {N_CHECK} stays within {PARITY_BAND} of chance 1/2"
     a = _acc(table, "parity/answer", N_CHECK, L_CHECK)
     out.append(
         not_applicable(claim, "Hahn 2020; Hahn & Rofin 2024", "claim", "no parity/answer cell")
         if a is None
-        else bound_check(claim, "Hahn 2020; Hahn & Rofin 2024", "claim", value=abs(a[0] - 0.5),
-                         value_se=a[1], bound=PARITY_BAND, below=True,
-                         where="value = |accuracy − 1/2|")  # fmt: skip
+        else bound_check(
+            claim,
+            "Hahn 2020; Hahn & Rofin 2024",
+            "claim",
+            value=abs(a[0] - 0.5),
+            value_se=a[1],
+            bound=PARITY_BAND,
+            below=True,
+            where="value = |accuracy − 1/2|",
+        )  # fmt: skip
     )
     claim = f"Without CoT, S5 tracking at n = {N_CHECK} stays below {S5_CEILING:.0%}"
     a = _acc(table, "s5/answer", N_CHECK, L_CHECK)
@@ -265,7 +269,9 @@ def _check3(table: pd.DataFrame, config: Config) -> list[Check]:
         out.append(not_applicable(c_a, src, "claim", "no s5/answer cells"))
     else:
         solved = [_max_solved(table, "s5/answer", d) for d in ds]
-        grows = all(b >= a for a, b in zip(solved, solved[1:], strict=False)) and solved[-1] > solved[0]
+        grows = (
+            all(b >= a for a, b in zip(solved, solved[1:], strict=False)) and solved[-1] > solved[0]
+        )
         bounded = solved[0] < ns[-1]
         out.append(Check(c_a, src, "claim", "nondecreasing in L, larger at max L, < max n at min L",
                          "; ".join(f"L={d}: n*={s:g}" for d, s in zip(ds, solved, strict=True)),
@@ -284,7 +290,9 @@ def _check3(table: pd.DataFrame, config: Config) -> list[Check]:
             if worst is None or drop[0] > worst[0]:
                 worst = drop
     if worst is None:
-        out.append(not_applicable(c_b, src, "claim", "no CoT cell at both the smallest and largest n"))
+        out.append(
+            not_applicable(c_b, src, "claim", "no CoT cell at both the smallest and largest n")
+        )
     else:
         out.append(bound_check(c_b, src, "claim", value=worst[0], value_se=worst[1], bound=COT_DROP,
                                where=f"largest drop: {worst[2]}"))  # fmt: skip
@@ -300,7 +308,7 @@ def _check5(table: pd.DataFrame) -> list[Check]:
         out.append(not_applicable(claim, "Li et al. 2024, Thm 3.3", "sanity", "no CoT cells"))
     else:
         bad = cot[cot.value != cot.n]
-        out.append(Check(claim, "Li et al. 2024, Thm 3.3", "sanity", "n", 
+        out.append(Check(claim, "Li et al. 2024, Thm 3.3", "sanity", "n",
                          f"{len(cot) - len(bad)}/{len(cot)} cells equal n", "exact",
                          "holds" if bad.empty else "fails"))  # fmt: skip
     for _, r in table[table.metric == "chance"].iterrows():
@@ -326,7 +334,9 @@ def figures(table: pd.DataFrame) -> dict:
         for ax, tn in zip(axes[0], tnames, strict=True):
             for (m, d), g in acc[acc.method.str.startswith(tn + "/")].groupby(["method", "depth"]):
                 g = g.sort_values("n")
-                ax.errorbar(g.n, g.value, yerr=1.96 * g.se, marker="o", label=f"{m.split('/')[1]} L={d}")
+                ax.errorbar(
+                    g.n, g.value, yerr=1.96 * g.se, marker="o", label=f"{m.split('/')[1]} L={d}"
+                )
             ch = table[(table.metric == "chance") & (table.method == tn)].sort_values("n")
             ax.plot(ch.n, ch.value, "k:", label="chance")
             ax.set(title=tn, xlabel="n", ylabel="final-answer accuracy", ylim=(0, 1.05))

@@ -68,7 +68,9 @@ def _check(task: str, n: int, cot: bool) -> None:
     if n < 1:
         raise ValueError(f"n = {n}: must be >= 1")
     if cot and task not in COT_TASKS:
-        raise ValueError(f"task = {task!r} has no CoT format: CoT allowed for {', '.join(COT_TASKS)}")
+        raise ValueError(
+            f"task = {task!r} has no CoT format: CoT allowed for {', '.join(COT_TASKS)}"
+        )
 
 
 def task_format(task: str, n: int, *, cot: bool) -> TaskFormat:
