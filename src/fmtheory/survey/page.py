@@ -143,5 +143,6 @@ def markdown_summary(survey: Survey) -> str:
     lines = ["| chapter | claim | verdict | wall time |", "|---|---|---|---|"]
     for c in survey.cards:
         t = "" if c.seconds is None else f"{c.seconds:.0f} s"
-        lines.append(f"| {Chapter(c.chapter).title} | `{c.name}` | {_SYMBOL[c.verdict]} | {t} |")
+        v = _SYMBOL[c.verdict] + (" (stale: made by other code)" if c.stale else "")
+        lines.append(f"| {Chapter(c.chapter).title} | `{c.name}` | {v} | {t} |")
     return "\n".join(lines) + "\n"
