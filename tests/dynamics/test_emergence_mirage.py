@@ -45,6 +45,11 @@ def test_all_hold_for_a_smooth_token_curve():
     assert all(c.status == "holds" for c in em.checks(_table(SMOOTH), _config()))
 
 
+def test_abrupt_is_inconclusive_when_exact_match_rises_before_the_second_measurement():
+    fast = 1 - 0.97 * np.exp(-STEPS / 5)
+    assert _status(_table(fast, fast), "exact match looks abrupt") == "inconclusive"
+
+
 def test_abrupt_fails_when_token_accuracy_jumps_too():
     assert _status(_table(SIGMOID, SIGMOID), "exact match looks abrupt") == "fails"
 

@@ -72,7 +72,7 @@ def _table(*, e=1.0, h=1.0, held_shift=0.0, entropy_shift=0.0, below=False):
 
 
 def _st(t):
-    return {c.claim: c.status for c in sl.checks(t, CFG)}
+    return {c.claim: c.status for c in sl._law_checks(t)}
 
 
 def _get(st, prefix):
@@ -103,7 +103,8 @@ def test_tiny_preset_deterministic_and_bad_input():
     a = sl.run(EXP.make_config("tiny"))
     b = sl.run(EXP.make_config("tiny"))
     pd.testing.assert_frame_equal(a.table, b.table)
-    assert set(a.figures) == {"loss_vs_tokens"}
+    assert set(a.figures) == {"loss_vs_tokens", "emergence_vs_size"}
+    assert len(a.checks) == len(sl._law_checks(a.table)) + 3
     for key, value, field in (("grid.widths", [8, 16], "grid.widths"),
                               ("source.kind", "zipf", "source.kind"),
                               ("grid.eval_steps", [10], "grid.eval_steps")):  # fmt: skip

@@ -16,7 +16,6 @@ match = a^L, a steep function of a; its delta-method standard error is L a^{L−
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Any
 
 import numpy as np
@@ -24,9 +23,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from pydantic import Field, model_validator
-from scipy.optimize import curve_fit
 
-from fmtheory.checks import Z_CHECK, ci_row, exact_row, not_applicable, z_check
+from fmtheory.checks import Z_CHECK, ci_row, exact_row, inconclusive, not_applicable, z_check
 from fmtheory.contract import (
     Chapter,
     Check,
@@ -38,20 +36,21 @@ from fmtheory.contract import (
     register_experiment,
 )
 from fmtheory.models.attn_only import TokenTransformer, TokenTransformerConfig
+from fmtheory.probes.emergence import (
+    AIC_MARGIN,
+    HALF_LEARNED,
+    answer_scores,
+    power_prediction,
+    rise_fraction,
+    rise_points,
+    sigmoid_vs_smooth,
+)
 from fmtheory.sections import TrainSection
 from fmtheory.tasks.chains import random_permutation, sample_chains
 from fmtheory.train.fit import fit, make_generator, seeded
 
 NAME = "emergence-mirage"
 SOURCE = "Schaeffer, Miranda & Koyejo 2023, §2 Eq. 1–3, Fig. 2"
-
-#: "Looks abrupt while the skill grows smoothly": when exact match has made 10% of its rise, the
-#: per-token accuracy has already made at least this fraction of its own rise (exact match shows
-#: nothing while half of the underlying skill is learned).
-HALF_LEARNED = 0.5
-#: The sigmoid "beats" the smooth curve when its AIC is lower by at least this (Burnham & Anderson:
-#: ΔAIC > 10 = essentially no support for the other model).
-AIC_MARGIN = 10.0
 
 
 class TaskSection(Section):
@@ -95,19 +94,11 @@ METHOD = "model"
 def measure(
     model: TokenTransformer, chains: torch.Tensor, *, step: int, config: Config
 ) -> list[dict]:
-    logits = model(chains[:, :-1])  # (B, L, V): position t predicts chains[:, t + 1]
-    target = chains[:, 1:]
-    right = (logits.argmax(-1) == target).double()  # (B, L)
-    loss = F.cross_entropy(logits.transpose(1, 2).double(), target, reduction="none")  # (B, L)
-    L = config.task.answer_len
-    rows = [
-        ci_row(METHOD, "token_acc", right.mean(1), seed=config.seed, step=step),
-        ci_row(METHOD, "token_loss", loss.mean(1), seed=config.seed, step=step),
-        ci_row(METHOD, "exact_match", right.prod(1), seed=config.seed, step=step),
-    ]
-    a, se = rows[0]["value"], rows[0]["se"]
-    rows.append(exact_row("theory acc^L", "exact_match", a**L, se=L * a ** (L - 1) * se,
-                          seed=config.seed, step=step))  # fmt: skip
+    scores = answer_scores(model(chains[:, :-1]), chains[:, 1:])  # position t predicts t + 1
+    rows = [ci_row(METHOD, name, scores[name], seed=config.seed, step=step)
+            for name in ("token_acc", "token_loss", "exact_match")]  # fmt: skip
+    em, em_se = power_prediction(rows[0]["value"], rows[0]["se"], config.task.answer_len)
+    rows.append(exact_row("theory acc^L", "exact_match", em, se=em_se, seed=config.seed, step=step))
     return rows
 
 
@@ -145,62 +136,18 @@ def _curve(table: pd.DataFrame, method: str, metric: str) -> pd.DataFrame:
     return table[(table["method"] == method) & (table["metric"] == metric)].sort_values("step")
 
 
-def _crossing(s: np.ndarray, v: np.ndarray, level: float) -> float:
-    for i in range(len(v)):
-        if v[i] >= level:
-            if i == 0:
-                return float(s[0])
-            return float(s[i - 1] + (s[i] - s[i - 1]) * (level - v[i - 1]) / (v[i] - v[i - 1]))
-    return float("nan")
-
-
 def rise_width(table: pd.DataFrame, metric: str) -> tuple[float, float, float]:
-    """(s10, s90, s90 − s10): steps where ``metric`` first covers 10% / 90% of its rise (first value
-    to maximum), linear interpolation; increasing metrics (accuracies)."""
+    """(s10, s90, s90 − s10) of ``metric`` along training (``probes.emergence.rise_points``)."""
     c = _curve(table, METHOD, metric)
-    s, v = c["step"].to_numpy(float), c["value"].to_numpy(float)
-    if len(v) < 3 or v.max() <= v[0]:
-        return (float("nan"),) * 3
-    lo, hi = v[0], v.max()
-    s10, s90 = _crossing(s, v, lo + 0.1 * (hi - lo)), _crossing(s, v, lo + 0.9 * (hi - lo))
-    return s10, s90, s90 - s10
-
-
-def _sigmoid(s, lo, hi, centre, width):
-    return lo + (hi - lo) / (1.0 + np.exp(-(s - centre) / width))
-
-
-def _smooth(s, lo, hi, tau):
-    return lo + (hi - lo) * (1.0 - np.exp(-s / tau))
+    return rise_points(c["step"].to_numpy(float), c["value"].to_numpy(float))
 
 
 def model_comparison(table: pd.DataFrame, metric: str) -> dict[str, float]:
-    """Weighted least-squares fits of a sigmoid (4 parameters) and a saturating exponential
-    (3 parameters) to ``metric`` against step; AIC = χ² + 2k (Gaussian errors with the rows' s.e.).
-    ``delta`` = AIC(smooth) − AIC(sigmoid): positive when the sigmoid fits better."""
+    """Sigmoid against smooth saturating fit of ``metric`` along training
+    (``probes.emergence.sigmoid_vs_smooth``)."""
     c = _curve(table, METHOD, metric)
-    s, v = c["step"].to_numpy(float), c["value"].to_numpy(float)
-    se = np.maximum(c["se"].to_numpy(float), 1e-3)
-    span = max(s.max(), 1.0)
-    out = {"aic_sigmoid": math.nan, "aic_smooth": math.nan, "delta": math.nan}
-    if len(v) < 6:
-        return out
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            p, _ = curve_fit(_sigmoid, s, v, p0=[v[0], v.max(), span / 2, span / 10], sigma=se,
-                             maxfev=20000, bounds=([-1, -1, -span, span * 1e-4], [2, 2, 3 * span, span]))  # fmt: skip
-            out["aic_sigmoid"] = float(np.sum(((v - _sigmoid(s, *p)) / se) ** 2) + 8)
-        except RuntimeError:
-            pass
-        try:
-            p, _ = curve_fit(_smooth, s, v, p0=[v[0], v.max(), span / 4], sigma=se, maxfev=20000,
-                             bounds=([-1, -1, span * 1e-4], [2, 2, 100 * span]))  # fmt: skip
-            out["aic_smooth"] = float(np.sum(((v - _smooth(s, *p)) / se) ** 2) + 6)
-        except RuntimeError:
-            pass
-    out["delta"] = out["aic_smooth"] - out["aic_sigmoid"]
-    return out
+    return sigmoid_vs_smooth(c["step"].to_numpy(float), c["value"].to_numpy(float),
+                             c["se"].to_numpy(float))  # fmt: skip
 
 
 def checks(table: pd.DataFrame, config: Config) -> list[Check]:
@@ -213,15 +160,20 @@ def checks(table: pd.DataFrame, config: Config) -> list[Check]:
         f"10% of its rise, per-token accuracy has already made ≥ {HALF_LEARNED:.0%} of its own"
     )
     tol = f"token accuracy's rise fraction at exact match's 10% step ≥ {HALF_LEARNED:g}"
-    s10_em, _, _ = rise_width(table, "exact_match")
-    tok = _curve(table, METHOD, "token_acc")
-    if not math.isfinite(s10_em) or tok.empty or tok["value"].max() <= tok["value"].iloc[0]:
+    tok = _curve(table, METHOD, "token_acc").set_index("step")["value"]
+    em_curve = _curve(table, METHOD, "exact_match").set_index("step")["value"]
+    steps = tok.index.intersection(em_curve.index).to_numpy(float)
+    s10_em, frac, resolved = rise_fraction(steps, tok.loc[steps].to_numpy(float),
+                                 em_curve.loc[steps].to_numpy(float))  # fmt: skip
+    if not math.isfinite(frac):
         out.append(
             not_applicable(claim, SOURCE, "claim", "a metric did not rise during training", tol)
         )
+    elif not resolved:
+        out.append(inconclusive(claim, SOURCE, "claim",
+                                f"exact match made 10% of its rise (step {s10_em:.0f}) before the "
+                                "second measurement: measure more often", tolerance=tol))  # fmt: skip
     else:
-        s, v = tok["step"].to_numpy(float), tok["value"].to_numpy(float)
-        frac = (float(np.interp(s10_em, s, v)) - v[0]) / (v.max() - v[0])
         meas = f"exact match 10% at step {s10_em:.0f}; per-token accuracy had made {frac:.0%} of its rise"
         out.append(Check(claim, SOURCE, "claim", f"≥ {HALF_LEARNED:.0%}", meas, tol,
                          "holds" if frac >= HALF_LEARNED else "fails"))  # fmt: skip

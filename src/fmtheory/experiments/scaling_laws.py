@@ -18,14 +18,16 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from fmtheory.checks import (
     Z95,
+    Z_CHECK,
     ci_row,
     exact_row,
     exponent_check,
     inconclusive,
+    not_applicable,
     z_check,
 )
 from fmtheory.contract import (
@@ -39,6 +41,13 @@ from fmtheory.contract import (
 )
 from fmtheory.models.gpt import GPTConfig
 from fmtheory.models.icl import TokenTransformer
+from fmtheory.probes.emergence import (
+    HALF_LEARNED,
+    answer_scores,
+    power_prediction,
+    rise_fraction,
+    rise_points,
+)
 from fmtheory.sections import TrainSection
 from fmtheory.tasks.markov import make_markov_source
 from fmtheory.theory.scaling import compute_optimal_n, entropy_rate, fit_scaling_law
@@ -46,6 +55,12 @@ from fmtheory.train import fit, make_generator, seeded
 
 NAME = "scaling-laws"
 SOURCE = "Kaplan et al. 2020, eq. 1.5; Hoffmann et al. 2022, eq. 2 and 4"
+SOURCE_MIRAGE = "Schaeffer, Miranda & Koyejo 2023, §2 Eq. 1–3 (emergence against model size)"
+#: methods of the exact-match rows
+ANSWER = "decoder: top-1 answer"
+ANSWER_THEORY = "theory acc^L"
+#: loss rows of the widths trained for the exact-match task only (not fitted)
+EXTRA = "decoder: emergence width"
 
 
 class SourceSection(Section):
@@ -91,11 +106,41 @@ class GridSection(Section):
         return sorted(v)
 
 
+class EmergenceSection(Section):
+    """The exact-match task on the same family: the model's top-1 tokens at ``answer_len``
+    consecutive positions of a held-out sequence (teacher-forced) against the source's most likely
+    next tokens; all L right is an exact match (Schaeffer et al. 2023's multi-token answer)."""
+
+    answer_len: int = Field(8, ge=2, le=256, description="answer length L in tokens")
+    extra_widths: list[int] = Field(
+        [], description="smaller widths trained for this task only (outside the law's fit)"
+    )
+
+    @field_validator("extra_widths")
+    @classmethod
+    def _extra(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v) or any(w < 1 or w > 4096 for w in v):
+            raise ValueError(f"extra_widths = {v}: distinct widths in [1, 4096]")
+        return sorted(v)
+
+
 class Config(ExperimentConfig):
     source: SourceSection = SourceSection()
     grid: GridSection = GridSection()
+    emergence: EmergenceSection = EmergenceSection()
     train: TrainSection = TrainSection(steps=1600, batch_size=32, lr=3e-3, warmup_steps=50,
                                        schedule="constant", curriculum={})  # fmt: skip
+
+    @model_validator(mode="after")
+    def _answer_fits(self) -> Config:
+        room = self.source.seq_len - self.source.order
+        if self.emergence.answer_len > room:
+            raise ValueError(f"emergence.answer_len = {self.emergence.answer_len}: must be <= "
+                             f"source.seq_len − source.order = {room}")  # fmt: skip
+        if set(self.emergence.extra_widths) & set(self.grid.widths):
+            raise ValueError(f"emergence.extra_widths = {self.emergence.extra_widths}: must not "
+                             f"repeat grid.widths = {self.grid.widths}")  # fmt: skip
+        return self
 
 
 def _gpt(config: Config, width: int) -> TokenTransformer:
@@ -127,8 +172,10 @@ def _train_width(
     *,
     name: str,
     seed: int,
-) -> dict[int, torch.Tensor]:
-    """Train one model; per-sequence held-out losses (positions ≥ k) at each of ``eval_steps``."""
+) -> tuple[dict[int, torch.Tensor], dict[str, torch.Tensor]]:
+    """Train one model.  Returns the per-sequence held-out losses (positions ≥ k) at each of
+    ``eval_steps``, and the final model's answer scores (``probes.emergence.answer_scores``) on the
+    first ``emergence.answer_len`` predicted positions against the source's most likely tokens."""
     s, g, k = config.source, config.grid, config.source.order
     curve: dict[int, torch.Tensor] = {}
 
@@ -155,7 +202,12 @@ def _train_width(
     missing = [st for st in g.eval_steps if st not in curve]
     if missing:  # resumed past them: evaluate what this model now is would misdate the point
         raise RuntimeError(f"{name}: losses at steps {missing} were not recorded (resumed run)")
-    return curve
+    n_ans = config.emergence.answer_len
+    model.eval()
+    with torch.no_grad():
+        logits = model(test.to(ctx.device))[:, k - 1 : k - 1 + n_ans].cpu()
+    target = src.argmax_next(test)[:, :n_ans]
+    return curve, answer_scores(logits, target)
 
 
 def run(config: Config, ctx: RunContext | None = None) -> Result:
@@ -171,17 +223,27 @@ def run(config: Config, ctx: RunContext | None = None) -> Result:
     nll_true = -src.log_prob(test).mean(1)
     rows.append(ci_row("true source (Bayes predictor)", "loss", nll_true, seed=config.seed))
     tokens_per_step = config.train.batch_size * (s.seq_len - k)
-    for w in g.widths:
+    for w in sorted(g.widths + config.emergence.extra_widths):
         model = seeded(lambda w=w: _gpt(config, w), config.seed + w)
         n_params = count_params(model)
-        curve = _train_width(
+        curve, scores = _train_width(
             config, ctx, model, src, test, name=f"width{w}", seed=config.seed + 7 * w
         )
+        method = "decoder" if w in g.widths else EXTRA
         for step in g.eval_steps:
-            rows.append(ci_row("decoder", "loss", curve[step], seed=config.seed, width=w,
+            rows.append(ci_row(method, "loss", curve[step], seed=config.seed, width=w,
                                n_params=n_params, step=step, tokens=step * tokens_per_step))  # fmt: skip
+        rows.extend(_answer_rows(scores, config, width=w, n_params=n_params))
     table = pd.DataFrame(rows)
     return Result(table=table, checks=checks(table, config), figures=figures(table))
+
+
+def _answer_rows(scores: dict[str, torch.Tensor], config: Config, **grid: Any) -> list[dict]:
+    rows = [ci_row(ANSWER, name, scores[name], seed=config.seed, **grid)
+            for name in ("token_acc", "exact_match")]  # fmt: skip
+    em, em_se = power_prediction(rows[0]["value"], rows[0]["se"], config.emergence.answer_len)
+    rows.append(exact_row(ANSWER_THEORY, "exact_match", em, se=em_se, seed=config.seed, **grid))
+    return rows
 
 
 # ---------------------------------------------------------------------------------------------
@@ -197,7 +259,7 @@ RIVAL_EXPONENTS = (0.0, 1.0)
 
 
 def _points(table: pd.DataFrame) -> pd.DataFrame:
-    return table[table["method"] == "decoder"].copy()
+    return table[(table["method"] == "decoder") & (table["metric"] == "loss")].copy()
 
 
 def _fit(points: pd.DataFrame):
@@ -206,6 +268,10 @@ def _fit(points: pd.DataFrame):
 
 
 def checks(table: pd.DataFrame, config: Config) -> list[Check]:
+    return _law_checks(table) + _emergence_checks(table, config)
+
+
+def _law_checks(table: pd.DataFrame) -> list[Check]:
     out: list[Check] = []
     h = float(table.loc[table["method"] == "theory: entropy rate", "value"].iloc[0])
     true = table[table["method"] == "true source (Bayes predictor)"].iloc[0]
@@ -264,6 +330,70 @@ def checks(table: pd.DataFrame, config: Config) -> list[Check]:
     return out
 
 
+def _answer_curve(table: pd.DataFrame, method: str, metric: str) -> pd.DataFrame:
+    c = table[(table["method"] == method) & (table["metric"] == metric)]
+    return c.sort_values("n_params").set_index("n_params")
+
+
+def _emergence_checks(table: pd.DataFrame, config: Config) -> list[Check]:
+    """The emergence-mirage contrast along model size N (x = log N): exact match looks abrupt,
+    per-token accuracy is smooth, and exact match = acc^L."""
+    out: list[Check] = []
+    L = config.emergence.answer_len
+    tok = _answer_curve(table, ANSWER, "token_acc")
+    em = _answer_curve(table, ANSWER, "exact_match")
+    th = _answer_curve(table, ANSWER_THEORY, "exact_match")
+    claims = (
+        f"against model size, exact match on an L = {L}-token answer looks abrupt while per-token "
+        f"accuracy is smooth: when exact match has made 10% of its rise in log N, per-token "
+        f"accuracy has already made ≥ {HALF_LEARNED:.0%} of its own",
+        f"at every model size, exact match equals per-token accuracy to the power L = {L}",
+        "exact match rises more sharply with model size than per-token accuracy (the rise from 10% "
+        "to 90% spans a smaller factor in N)",
+    )
+    if len(tok) < 3:
+        return [not_applicable(c, SOURCE_MIRAGE, "claim", "fewer than 3 model sizes have "
+                               "exact-match rows") for c in claims]  # fmt: skip
+    x = np.log(tok.index.to_numpy(float))
+    x10, frac, resolved = rise_fraction(
+        x, tok["value"].to_numpy(float), em.loc[tok.index, "value"].to_numpy(float)
+    )
+    tol = f"token accuracy's rise fraction at exact match's 10% point ≥ {HALF_LEARNED:g}"
+    if not math.isfinite(frac):
+        out.append(not_applicable(claims[0], SOURCE_MIRAGE, "claim",
+                                  "a metric does not rise with model size", tol))  # fmt: skip
+    elif not resolved:
+        out.append(inconclusive(claims[0], SOURCE_MIRAGE, "claim",
+                                f"exact match made 10% of its rise (N = {math.exp(x10):,.0f}) "
+                                "between the two smallest sizes: add smaller sizes", tolerance=tol))  # fmt: skip
+    else:
+        meas = (f"exact match 10% at N = {math.exp(x10):,.0f}; per-token accuracy had made "
+                f"{frac:.0%} of its rise")  # fmt: skip
+        out.append(Check(claims[0], SOURCE_MIRAGE, "claim", f"≥ {HALF_LEARNED:.0%}", meas, tol,
+                         "holds" if frac >= HALF_LEARNED else "fails"))  # fmt: skip
+    common = em.index.intersection(th.index)
+    em_se = em.loc[common, "se"].clip(lower=1.0 / config.grid.eval_sequences)
+    z = (em.loc[common, "value"] - th.loc[common, "value"]).abs() / np.hypot(
+        em_se, th.loc[common, "se"]
+    )
+    worst = z.idxmax()
+    out.append(z_check(claims[1], SOURCE_MIRAGE, "claim", measured=float(em.loc[worst, "value"]),
+                       measured_se=float(em_se.loc[worst]), predicted=float(th.loc[worst, "value"]),
+                       predicted_se=float(th.loc[worst, "se"]), z=Z_CHECK,
+                       where=f"the worst of {len(common)} sizes, N = {int(worst):,}"))  # fmt: skip
+    tol = "exact match's 10→90% rise spans a smaller range of log N than per-token accuracy's"
+    _, _, w_em = rise_points(x, em.loc[tok.index, "value"].to_numpy(float))
+    _, _, w_tok = rise_points(x, tok["value"].to_numpy(float))
+    if not (math.isfinite(w_em) and math.isfinite(w_tok)):
+        out.append(not_applicable(claims[2], SOURCE_MIRAGE, "claim",
+                                  "a metric does not rise with model size", tol))  # fmt: skip
+    else:
+        meas = f"exact match ×{math.exp(w_em):.2f} in N, per-token accuracy ×{math.exp(w_tok):.2f}"
+        out.append(Check(claims[2], SOURCE_MIRAGE, "claim", "exact match narrower", meas, tol,
+                         "holds" if w_em < w_tok else "fails"))  # fmt: skip
+    return out
+
+
 def _grid_optimum(pts: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """For 12 compute levels C over the grid's range, the size with the lowest loss at D = C/(6N)
     among the sizes (at least 3) whose measured D range covers it (each curve interpolated
@@ -313,7 +443,28 @@ def figures(table: pd.DataFrame) -> dict[str, Any]:
            title="Scaling law: measured (markers), fitted without the largest model (dashed)")  # fmt: skip
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
-    return {"loss_vs_tokens": fig}
+    out = {"loss_vs_tokens": fig}
+    if (table["method"] == ANSWER).any():
+        out["emergence_vs_size"] = _emergence_figure(table)
+    return out
+
+
+def _emergence_figure(table: pd.DataFrame) -> Any:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for method, metric, name, style in (
+        (ANSWER, "token_acc", "per-token accuracy", "o-"),
+        (ANSWER, "exact_match", "exact match", "s-"),
+        (ANSWER_THEORY, "exact_match", "predicted exact match = acc^L", "k--"),
+    ):
+        c = _answer_curve(table, method, metric)
+        ax.errorbar(c.index, c["value"], yerr=1.96 * c["se"], fmt=style, ms=4, label=name)
+    ax.set(xscale="log", xlabel="parameters N", ylabel="agreement with the source's top-1 token",
+           ylim=(0, 1.02), title="Emergence against model size: exact match vs per-token accuracy")  # fmt: skip
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return fig
 
 
 def headline(table: pd.DataFrame, config: Config) -> dict[str, float]:

@@ -42,17 +42,25 @@ class MarkovSource:
             ctx = (ctx * v) % (v**k) + x
         return out
 
-    def log_prob(self, seq: torch.Tensor) -> torch.Tensor:
-        """log P(x_t | previous k tokens) for t ≥ k: (batch, T − k)."""
+    def argmax_next(self, seq: torch.Tensor) -> torch.Tensor:
+        """The Bayes-optimal next token argmax P(x_t | previous k tokens) for t ≥ k: (batch, T − k)."""
+        return self.transitions[self._contexts(seq)].argmax(-1)
+
+    def _contexts(self, seq: torch.Tensor) -> torch.Tensor:
+        """The context index (base-V number of the previous k tokens) at every t ≥ k: (batch, T − k)."""
         v, k = self.vocab, self.order
         ctx = torch.zeros(seq.shape[0], dtype=torch.int64)
         for i in range(k):
             ctx = ctx * v + seq[:, i]
         out = []
         for t in range(k, seq.shape[1]):
-            out.append(self.transitions[ctx, seq[:, t]].log())
+            out.append(ctx)
             ctx = (ctx * v) % (v**k) + seq[:, t]
         return torch.stack(out, 1)
+
+    def log_prob(self, seq: torch.Tensor) -> torch.Tensor:
+        """log P(x_t | previous k tokens) for t ≥ k: (batch, T − k)."""
+        return self.transitions[self._contexts(seq), seq[:, self.order :]].log()
 
 
 def make_markov_source(
