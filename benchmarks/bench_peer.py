@@ -3,7 +3,7 @@ Face ``transformers`` GPT-2 set up as Garg et al. 2022 do, both timed in this on
 
 Task: noiseless linear regression, d = 3, prompts of 2d + 1 = 7 pairs (x ~ N(0, I), w ~ N(0, I)).
 Error: squared error of the prediction at context length k = 2d, divided by d, on 2,000 held-out
-prompts (the zero predictor scores 1.0).  Target: ``TARGET`` = 0.10.
+prompts (the zero predictor scores 1.0).  Target: ``TARGET`` = 0.15.
 
 - ``value``: seconds of training (forward + backward + AdamW step; evaluation excluded) until fmtheory's
   model (``icl-regression``'s quick recipe: 4 layers × 4 heads × width 64, linear attention, "carry"
@@ -36,9 +36,9 @@ from fmtheory.tasks import RegressionSpec, make_generator, sample_regression
 
 DIM = 3
 N_POINTS = 2 * DIM + 1  # the prediction at k = 2d is the last one
-TARGET = 0.10  # normalised squared error at k = 2d (zero predictor: 1.0)
+TARGET = 0.15  # normalised squared error at k = 2d (zero predictor: 1.0)
 EVAL_PROMPTS, EVAL_EVERY, BATCH = 2000, 50, 128
-MAX_SECONDS = 240.0  # training-time cap per model
+MAX_SECONDS = 300.0  # training-time cap per model
 LAYERS, HEADS, WIDTH = 4, 4, 64
 
 
@@ -117,7 +117,7 @@ def bench_peer_garg() -> dict[str, Any]:
     return {
         "name": "peer-garg-gpt2",
         "value": a["seconds"],
-        "unit": "s to error ≤ 0.10 at k = 2d (d = 3)",
+        "unit": f"s to error ≤ {TARGET:g} at k = 2d (d = {DIM})",
         "reference": b["seconds"],
         "ratio": b["seconds"] / a["seconds"],
         "ratio_kind": kind,

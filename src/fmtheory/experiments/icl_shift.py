@@ -473,6 +473,7 @@ _STYLES = {
 
 
 PLOT_FLOOR = 1e-6  # errors below this are drawn at it (log axis)
+_RIDGE_STYLE = dict(color="tab:purple", marker="v")
 
 
 def figures(table: pd.DataFrame) -> dict[str, Any]:
@@ -538,12 +539,17 @@ def scaling_figure(table: pd.DataFrame) -> Any | None:
         df = pd.concat([scaled[scaled["n_context"] == n], base])
         for m, g in df.groupby("method", sort=False):
             g = g.sort_values("shift_value")
-            st = _STYLES.get("gpt" if str(m).startswith("GPT ") else str(m), dict(marker="."))
+            key = "gpt" if str(m).startswith("GPT ") else str(m)
+            st = _STYLES.get(key, _RIDGE_STYLE if key.startswith("ridge") else dict(marker="."))
             ax.plot(g["shift_value"], g["value"].clip(lower=PLOT_FLOOR), label=str(m), ms=4, **st)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ticks = sorted(df["shift_value"].unique())
+        ax.set_xticks(ticks, [f"1/{1 / v:.0f}" if v < 1 and abs(1 / v - round(1 / v)) < 1e-6
+                              else f"{v:g}" for v in ticks])  # fmt: skip
+        ax.minorticks_off()
         ax.set_xlabel(f"factor on {what}")
-        ax.set_ylabel("squared error / d")
+        ax.set_ylabel(f"squared error / d (floor {PLOT_FLOOR:g})")
         ax.set_title(f"{what} scaled ({name}), n = {n}", fontsize=9)
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
