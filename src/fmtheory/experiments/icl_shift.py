@@ -384,7 +384,7 @@ def lsa_checks(table: pd.DataFrame, config: Config) -> list[Check]:
 
 
 # Garg et al. 2022 §4: the softmax GPT under query and scale shifts.  Tolerances fixed before any run.
-SRC_GARG = "Garg et al. 2022 §4 and Fig. 4 (robustness to query and scale shifts)"
+SRC_GARG = "Garg et al. 2022 §4 (robustness to query and scale shifts)"
 #: on a query equal to a context input, at n < d, the GPT's error must be below this fraction of its
 #: in-distribution error at the same n (OLS, which interpolates its context, has error 0 there)
 IN_CONTEXT_FRACTION = 0.25
@@ -519,7 +519,7 @@ def figures(table: pd.DataFrame) -> dict[str, Any]:
 
 
 def scaling_figure(table: pd.DataFrame) -> Any | None:
-    """Garg et al. 2022 Fig. 4 (scale panels): the error at the largest n against the factor on x
+    """Garg et al. 2022 §4 (scaled inputs and weights): the error at the largest n against the factor on x
     (covariate-scale) and on w (task-scale), the "none" shift drawn at factor 1; every method and
     the LSA closed form.  None when the table has no scaled shift with a stored factor."""
     import matplotlib.pyplot as plt
