@@ -189,3 +189,26 @@ def test_query_in_context_rejects_parameters():
             "garg", {"shifts": [{"name": "query-in-context", "params": {"c": 2.0}}]}
         )
     assert info.value.field.startswith("shifts")
+
+
+# ------------------------------------------------------------------ the peer benchmark's model
+def test_peer_gpt2_reads_y_k_only_after_predicting_it():
+    import importlib.util
+    from pathlib import Path
+
+    pytest.importorskip("transformers")
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_peer.py"
+    spec = importlib.util.spec_from_file_location("_bench_peer", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    torch.manual_seed(0)
+    model = mod.GargGPT2(3, 7, 16, 1, 2).eval()
+    g = make_generator(0)
+    x, y = torch.randn(2, 7, 3, generator=g), torch.randn(2, 7, generator=g)
+    y2 = y.clone()
+    y2[:, 3] += 1.0
+    with torch.no_grad():
+        a, b = model(x, y), model(x, y2)
+    assert a.shape == (2, 7)
+    assert torch.allclose(a[:, :4], b[:, :4])  # predictions of y_0..y_3 do not see y_3
+    assert not torch.allclose(a[:, 4:], b[:, 4:])
