@@ -16,7 +16,7 @@ def _table(d=5, n=11, transformer_factor=1.0, ols_peak=5, bayes_shift=0.0, ols_s
     bayes = 1.0 / (1 + ks) + 0.05
     ols = np.where(ks == ols_peak, 50.0, 0.5)
     for method, vals, se in [
-        ("transformer", bayes * transformer_factor, tr_se),
+        (LIN, bayes * transformer_factor, tr_se),
         ("bayes (posterior mean)", bayes + bayes_shift, 0.005),
         ("theory: bayes risk", bayes, 0.0025),
         ("ols (min-norm)", ols + ols_shift, 0.01),
@@ -27,6 +27,9 @@ def _table(d=5, n=11, transformer_factor=1.0, ols_peak=5, bayes_shift=0.0, ols_s
             rows.append(dict(method=method, n_context=int(k), metric="normalized_mse", value=v,
                              se=se, ci_low=v - 1.96 * se, ci_high=v + 1.96 * se, seed=0))  # fmt: skip
     return pd.DataFrame(rows)
+
+
+LIN = "GPT 4L×4H×64, linear attention, carry layout"
 
 
 def _cfg(**task):

@@ -13,14 +13,14 @@ Errors are squared errors divided by the dimension, with 95% intervals over prom
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 import torch
 from pydantic import Field, model_validator
 
-from fmtheory.checks import Z95, Z_CHECK, exact_row, not_applicable, z_check
+from fmtheory.checks import Z95, Z_CHECK, exact_row, inconclusive, not_applicable, z_check
 from fmtheory.contract import (
     Check,
     ConfigError,
@@ -37,7 +37,8 @@ from fmtheory.sections import GPTSection, TrainSection
 from fmtheory.tasks.regression import RegressionSpec, make_generator, sample_regression
 from fmtheory.theory.linear_regression import bayes_risk_curve, ols_risk_curve
 from fmtheory.train import save_model
-from fmtheory.train.icl import train_regression_gpt
+from fmtheory.train.fit import fit, seeded
+from fmtheory.train.loop import TrainResult
 
 NAME = "icl-regression"
 SOURCE = "Garg et al. 2022, Fig. 2; Raventós et al. 2023, §4"
@@ -83,32 +84,98 @@ class EvalConfig(Section):
     theory_mc: int = Field(8000, ge=100, le=1_000_000, description="Monte Carlo draws for theory")
 
 
+class ModelSection(GPTSection):
+    """A :class:`~fmtheory.sections.GPTSection` with the initialisation of its linear read-in and
+    read-out (the layers between the prompt's tokens and the residual stream)."""
+
+    read_init: Literal["gpt2", "torch"] = Field(
+        "gpt2",
+        description="read-in/read-out weights: gpt2 = N(0, 0.02²) like the backbone (GPT-2); torch = "
+        "PyTorch's nn.Linear default U(±1/√fan_in), as in Garg et al.'s code (models.py)",
+    )
+
+    def label(self) -> str:
+        """The GPT's label, plus ", torch read-in init" when ``read_init = torch``."""
+        base = super().label()
+        return base + (", torch read-in init" if self.read_init == "torch" else "")
+
+
+class ModelRun(Section):
+    """One more model trained on the same task and judged by the same claim check."""
+
+    model: ModelSection
+    train: TrainSection = TrainSection()
+
+
 class Config(ExperimentConfig):
     task: TaskConfig = TaskConfig()
-    model: GPTSection
+    model: ModelSection
     train: TrainSection = TrainSection()
+    compare: list[ModelRun] = Field(
+        default_factory=list,
+        max_length=4,
+        description="further models trained on the same prompts next to `model`, each with its "
+        "own train section and its own verdict of check (a)",
+    )
     eval: EvalConfig = EvalConfig()
+
+    @model_validator(mode="after")
+    def _distinct_labels(self) -> Config:
+        seen = [self.model.label()]
+        for i, run in enumerate(self.compare):
+            lab = run.model.label()
+            if lab in seen:
+                raise ValueError(
+                    f"compare.{i}.model has the label {lab!r} of another model: each compared "
+                    "model must differ in its architecture (the label names the table's rows)"
+                )
+            seen.append(lab)
+        return self
+
+    def runs(self) -> list[tuple[ModelSection, TrainSection]]:
+        """(model, train) of every trained model: ``model`` first, then ``compare`` in order."""
+        return [(self.model, self.train)] + [(r.model, r.train) for r in self.compare]
+
+    def labels(self) -> list[str]:
+        """The trained models' labels, in the order of :meth:`runs` (the table's method names)."""
+        return [m.label() for m, _ in self.runs()]
 
 
 # ---------------------------------------------------------------------------------------------
-def build_model(config: Config) -> RegressionTransformer:
-    """The transformer of ``config.model`` for prompts of ``config.task`` (untrained)."""
-    return build_regression_transformer(
-        config.model, dim=config.task.dim, n_points=config.task.n_points
-    )
+def build_model(config: Config, model: ModelSection | None = None) -> RegressionTransformer:
+    """The transformer of ``model`` (default ``config.model``) for prompts of ``config.task``
+    (untrained; weights from torch's global generator — wrap in :func:`seeded`)."""
+    section = config.model if model is None else model
+    net = build_regression_transformer(section, dim=config.task.dim, n_points=config.task.n_points)
+    if getattr(section, "read_init", "gpt2") == "torch":
+        net.read_in.reset_parameters()  # nn.Linear default: U(±1/√fan_in), Garg et al.'s read-in
+        net.read_out.reset_parameters()
+    return net
 
 
 def label(config: Config) -> str:
-    """The trained model, named from its config."""
-    return config.model.label()
+    """The trained models, named from their configs."""
+    return " and ".join(config.labels())
 
 
-def train_model(config: Config, ctx: RunContext) -> tuple[RegressionTransformer, Any]:
-    """Train the transformer (resumes from ``ctx`` checkpoints, curriculum of Garg et al. §3);
-    return (model, TrainResult)."""
-    return train_regression_gpt(config.model, config.train, spec=config.task.spec(),
-                                n_points=config.task.n_points, seed=config.seed, ctx=ctx,
-                                name="train")  # fmt: skip
+def train_model(
+    config: Config, ctx: RunContext, index: int = 0
+) -> tuple[RegressionTransformer, TrainResult]:
+    """Train model ``index`` of :meth:`Config.runs` (weights from ``config.seed``, resumes from
+    ``ctx`` checkpoints, curriculum of Garg et al. §3) on the mean squared error over all positions
+    of prompts of ``config.task``; return (model, TrainResult)."""
+    section, train = config.runs()[index]
+    spec, n = config.task.spec(), config.task.n_points
+    model = seeded(lambda: build_model(config, section), config.seed)
+    cur, bs = train.curriculum, train.batch_size
+
+    def loss_fn(m: torch.nn.Module, step: int, g: torch.Generator) -> torch.Tensor:
+        dims, pts = cur.at(step, dims=spec.dim, points=n)
+        b = sample_regression(spec, batch=bs, n_points=pts, generator=g, active_dims=dims)
+        return (m(b.x, b.y) - b.y).pow(2).mean()
+
+    name = "train" if index == 0 else f"train_{index}"
+    return model, fit(model, loss_fn, train, seed=config.seed, ctx=ctx, name=name)
 
 
 def baselines(config: Config) -> dict[str, Any]:
@@ -143,18 +210,22 @@ def _rows(method: str, err: torch.Tensor, d: int, seed: int) -> list[dict[str, A
 
 
 @torch.no_grad()
-def evaluate(config: Config, model: torch.nn.Module, device: torch.device) -> pd.DataFrame:
-    """Every method's normalised error at every context length on the same held-out prompts."""
+def evaluate(
+    config: Config, models: dict[str, torch.nn.Module], device: torch.device
+) -> pd.DataFrame:
+    """Every method's normalised error at every context length on the same held-out prompts;
+    ``models`` maps each trained model's label (its method name) to the model."""
     t, e = config.task, config.eval
     g = make_generator(config.seed + 1_000_003, "cpu")  # held-out prompts: a different stream
     b = sample_regression(t.spec(), batch=e.n_prompts, n_points=t.n_points, generator=g)
     rows: list[dict[str, Any]] = []
-    model.eval()
-    preds = torch.cat(
-        [model(x.to(device), y.to(device)).cpu() for x, y in
-         zip(b.x.split(2000), b.y.split(2000), strict=True)]
-    )  # fmt: skip
-    rows += _rows("transformer", (preds - b.y) ** 2, t.dim, config.seed)
+    for name, model in models.items():
+        model.eval()
+        preds = torch.cat(
+            [model(x.to(device), y.to(device)).cpu() for x, y in
+             zip(b.x.split(2000), b.y.split(2000), strict=True)]
+        )  # fmt: skip
+        rows += _rows(name, (preds - b.y) ** 2, t.dim, config.seed)
     x64, y64 = b.x.double(), b.y.double()
     for name, est in baselines(config).items():
         rows += _rows(name, (est.predict_prefixes(x64, y64) - y64) ** 2, t.dim, config.seed)
@@ -207,13 +278,14 @@ def _method(table: pd.DataFrame, prefix: str) -> str | None:
     return names[0] if names else None
 
 
-def _transformer_check(config: Config, table: pd.DataFrame) -> Check:
-    """(a) claim: transformer ≤ ratio·Bayes + slack at every k in 1..min(2d, n−1), each k judged by
-    its 95% interval: holds when every interval is below, fails when one is entirely above."""
+def _transformer_check(config: Config, table: pd.DataFrame, method: str) -> Check:
+    """(a) claim: the trained model ``method`` ≤ ratio·Bayes + slack at every k in 1..min(2d, n−1),
+    each k judged by its 95% interval: holds when every interval is below, fails when one is
+    entirely above; inconclusive when the model has no rows in the table."""
     t = config.task
     d, n = t.dim, t.n_points
     ks = list(range(1, min(2 * d, n - 1) + 1))
-    claim = (f"the transformer's error is ≤ {TRANSFORMER_RATIO}× the Bayes-optimal error "
+    claim = (f"{method}: the transformer's error is ≤ {TRANSFORMER_RATIO}× the Bayes-optimal error "
              f"+ {TRANSFORMER_SLACK} at every context length 1..{ks[-1] if ks else 0}")  # fmt: skip
     tol = f"transformer − ({TRANSFORMER_RATIO}·Bayes + {TRANSFORMER_SLACK}) ± {Z95:.2f} s.e. ≤ 0 at every k"
     if t.sparsity is not None:
@@ -223,7 +295,11 @@ def _transformer_check(config: Config, table: pd.DataFrame) -> Check:
         return not_applicable(
             claim, SRC_A, "claim", "n_points = 1: no context length to check", tol
         )
-    tr, by = _curve(table, "transformer"), _curve(table, _method(table, "bayes") or "")
+    tr, by = _curve(table, method), _curve(table, _method(table, "bayes") or "")
+    missing = [k for k in ks if k not in tr.index or k not in by.index]
+    if missing:
+        return inconclusive(claim, SRC_A, "claim", f"no rows for {method!r} or the Bayes "
+                            f"estimator at k = {missing}", tolerance=tol)  # fmt: skip
     excess = {k: tr.loc[k, "value"] - (TRANSFORMER_RATIO * by.loc[k, "value"] + TRANSFORMER_SLACK)
               for k in ks}  # fmt: skip
     se = {k: math.hypot(tr.loc[k, "se"], TRANSFORMER_RATIO * by.loc[k, "se"]) for k in ks}
@@ -242,11 +318,12 @@ def _transformer_check(config: Config, table: pd.DataFrame) -> Check:
 
 
 def checks(table: pd.DataFrame, config: Config) -> list[Check]:
-    """(a) the transformer against the Bayes-optimal error (claim); (b) the OLS estimator's peak at
+    """(a) every trained model against the Bayes-optimal error (claim, one per model, in the order
+    of :meth:`Config.runs`); (b) the OLS estimator's peak at
     k = d and its closed form (theory); (c) the Bayes estimator against the Bayes risk (theory)."""
     t = config.task
     d, n = t.dim, t.n_points
-    out = [_transformer_check(config, table)]
+    out = [_transformer_check(config, table, m) for m in config.labels()]
     ols_name = _method(table, "ols")
     ols = _curve(table, ols_name) if ols_name else None
     claim_b1 = "the OLS (minimum-norm) error peaks at context length k = d (double descent)"
@@ -291,7 +368,6 @@ def checks(table: pd.DataFrame, config: Config) -> list[Check]:
 
 # ---------------------------------------------------------------------------------------------
 _STYLES = {
-    "transformer": dict(color="black", lw=2.5, marker="o", ms=4, zorder=5),
     "theory: bayes risk": dict(color="tab:red", ls="--", lw=1.5),
     "theory: ols risk": dict(color="tab:blue", ls="--", lw=1.5),
 }
@@ -300,14 +376,26 @@ _PALETTE = ["tab:gray", "tab:orange", "tab:green", "tab:purple", "tab:pink", "ta
             "tab:brown"]  # fmt: skip
 
 
+# trained models (methods "GPT ..."): thick dark lines, one marker each
+_MODEL_STYLES = [dict(color="black", marker="o"), dict(color="tab:brown", marker="s"),
+                 dict(color="darkslategray", marker="^"), dict(color="indigo", marker="D")]  # fmt: skip
+
+
+def _is_model(method: str) -> bool:
+    return method.startswith("GPT ")
+
+
 def _styles(methods: list[str]) -> dict[str, dict[str, Any]]:
-    """Fixed styles for transformer and theory; the estimator whose theory curve is drawn gets the
-    curve's colour (ols: blue, bayes: red)."""
-    out, i = dict(_STYLES), 0
+    """Fixed styles for the trained models and theory; the estimator whose theory curve is drawn
+    gets the curve's colour (ols: blue, bayes: red)."""
+    out, i, j = dict(_STYLES), 0, 0
     for m in methods:
         if m in out:
             continue
-        if m.startswith("ols"):
+        if _is_model(m):
+            out[m] = dict(lw=2.5, ms=4, zorder=5, **_MODEL_STYLES[j % len(_MODEL_STYLES)])
+            j += 1
+        elif m.startswith("ols"):
             out[m] = dict(color="tab:blue")
         elif m.startswith("bayes"):
             out[m] = dict(color="tab:red")
@@ -344,29 +432,37 @@ def figures(table: pd.DataFrame) -> dict[str, Any]:
 
 
 def headline(table: pd.DataFrame, config: Config) -> dict[str, float]:
-    """For sweeps: the errors at the longest context, and the transformer / Bayes ratio there."""
-    tr = _curve(table, "transformer")
+    """For sweeps: the errors at the longest context and the transformer / Bayes ratio there, of
+    ``model`` (``transformer_*``) and of each compared model i (``compare{i}_*``)."""
     by = _curve(table, _method(table, "bayes") or "")
-    k = int(tr.index.max())
-    return {
-        "transformer_err": float(tr.loc[k, "value"]),
-        "bayes_err": float(by.loc[k, "value"]),
-        "transformer_over_bayes": float(tr.loc[k, "value"] / by.loc[k, "value"]),
-    }
+    out: dict[str, float] = {}
+    for i, lab in enumerate(config.labels()):
+        tr = _curve(table, lab)
+        k = int(tr.index.max())
+        key = "transformer" if i == 0 else f"compare{i}"
+        if i == 0:
+            out["bayes_err"] = float(by.loc[k, "value"])
+        out[f"{key}_err"] = float(tr.loc[k, "value"])
+        out[f"{key}_over_bayes"] = float(tr.loc[k, "value"] / by.loc[k, "value"])
+    return out
 
 
 def run(config: Config, ctx: RunContext | None = None) -> Result:
     """Train, evaluate, compare with theory.  ``ctx=None`` runs on CPU and keeps nothing on disk."""
     ctx = ctx or RunContext()
-    model, tr = train_model(config, ctx)
-    path = ctx.path("model.safetensors")
-    if path is not None:
-        save_model(path, model, {"experiment": NAME})
-    table = pd.concat([evaluate(config, model, ctx.device), theory_rows(config)], ignore_index=True)
-    loss = pd.DataFrame(dict(method="transformer", step=tr.loss_steps, metric="train_loss",
-                             value=tr.losses, se=float("nan"), ci_low=tr.losses, ci_high=tr.losses,
-                             seed=config.seed))  # fmt: skip
-    table = pd.concat([table, loss], ignore_index=True)
+    models: dict[str, torch.nn.Module] = {}
+    losses = []
+    for i, lab in enumerate(config.labels()):
+        model, tr = train_model(config, ctx, i)
+        path = ctx.path("model.safetensors" if i == 0 else f"model_{i}.safetensors")
+        if path is not None:
+            save_model(path, model, {"experiment": NAME, "model": lab})
+        models[lab] = model
+        losses.append(pd.DataFrame(dict(method=lab, step=tr.loss_steps, metric="train_loss",
+                                        value=tr.losses, se=float("nan"), ci_low=tr.losses,
+                                        ci_high=tr.losses, seed=config.seed)))  # fmt: skip
+    table = pd.concat([evaluate(config, models, ctx.device), theory_rows(config), *losses],
+                      ignore_index=True)  # fmt: skip
     table.attrs = {}
     return Result(table=table, checks=checks(table, config), figures=figures(table))
 
@@ -389,5 +485,5 @@ EXPERIMENT = register_experiment(
     )
 )
 
-__all__ = ["Config", "run", "build_model", "train_model", "evaluate", "theory_rows", "checks",
+__all__ = ["Config", "ModelSection", "ModelRun", "run", "build_model", "train_model", "evaluate", "theory_rows", "checks",
            "figures", "headline", "label", "EXPERIMENT", "ConfigError"]  # fmt: skip

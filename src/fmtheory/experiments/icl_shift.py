@@ -232,7 +232,9 @@ def run(config: Config, ctx: RunContext | None = None) -> Result:
                     )
             for name, est in estimators.items():
                 preds[name] = est.fit(x[:, :-1], y[:, :-1]).predict(x[:, -1:])[:, 0]
-            common = dict(seed=seed, shift=label, shift_name=item.name, n_context=n)
+            values = list(shift.resolve(item.params).values())
+            common = dict(seed=seed, shift=label, shift_name=item.name, n_context=n,
+                          shift_value=float(values[0]) if len(values) == 1 else math.nan)  # fmt: skip
             for name, pred in preds.items():
                 ci = mean_ci((pred - target) ** 2 / d)
                 rows.append(_row(name, "normalized_mse", ci.mean, ci.low, ci.high, se=ci.se,
@@ -306,6 +308,12 @@ def _z_check(table: pd.DataFrame, method: str, theory: str, shift_name: str | No
 
 
 def checks(table: pd.DataFrame, config: Config) -> list[Check]:
+    """The LSA checks (:func:`lsa_checks`), then Garg et al.'s robustness checks of the GPT
+    (:func:`garg_checks`) when the config has one of their shifts."""
+    return lsa_checks(table, config) + garg_checks(table, config)
+
+
+def lsa_checks(table: pd.DataFrame, config: Config) -> list[Check]:
     """Orthogonal queries (sanity for the exact optimum, claim for the trained LSA), the closed
     forms under shift (theory), and the tolerance of task/query shifts as n grows (claim)."""
     out: list[Check] = []
@@ -375,6 +383,84 @@ def checks(table: pd.DataFrame, config: Config) -> list[Check]:
     return out
 
 
+# Garg et al. 2022 §4: the softmax GPT under query and scale shifts.  Tolerances fixed before any run.
+SRC_GARG = "Garg et al. 2022 §4 (robustness to query and scale shifts)"
+#: on a query equal to a context input, at n < d, the GPT's error must be below this fraction of its
+#: in-distribution error at the same n (OLS, which interpolates its context, has error 0 there)
+IN_CONTEXT_FRACTION = 0.25
+#: the scale factor at which Garg et al. report that the transformer degrades (x or w scaled ×3)
+DEGRADE_SCALE = 3.0
+
+
+def _gpt_error(table: pd.DataFrame, method: str, label: str, n: int) -> tuple[float, float] | None:
+    df = table[(table["method"] == method) & (table["metric"] == "normalized_mse")
+               & (table["shift"] == label) & (table["n_context"] == n)]  # fmt: skip
+    return None if df.empty else (float(df["value"].iloc[0]), float(df["se"].iloc[0]))
+
+
+def garg_checks(table: pd.DataFrame, config: Config) -> list[Check]:
+    """Garg et al.'s robustness claims for the GPT, where the config has the shifts they need:
+    (1) on a query equal to a context input it tracks OLS (error ≪ its in-distribution error at
+    the smallest common n < d); (2, 3) with x or w scaled by 3 it degrades: its error exceeds 9× its
+    in-distribution error, the error of a learner that is equivariant to the scale, at the largest
+    common n.  No checks when the config has none of these shifts; each is n/a when its shift, the
+    "none" shift or the GPT is absent."""
+
+    def factor(it: ShiftItem) -> float:
+        return float(next(iter(get_shift(it.name).resolve(it.params).values())))
+
+    if not any(it.name == "query-in-context" or (it.name in ("covariate-scale", "task-scale")
+               and abs(factor(it) - DEGRADE_SCALE) < 1e-9) for it in config.shifts):  # fmt: skip
+        return []
+    out: list[Check] = []
+    gpt = config.gpt.model.label()
+    d = config.task.dim
+    none = [it for it in config.shifts if it.name == "none"]
+    none_label = none[0].label() if none else None
+    claim_q = ("the GPT tracks OLS on a query equal to one of the context inputs: its error is "
+               f"≤ {IN_CONTEXT_FRACTION:g} × its in-distribution error at the same n < d (OLS: 0)")  # fmt: skip
+    qic = [it for it in config.shifts if it.name == "query-in-context"]
+    common = sorted(
+        n for n in range(1, d)
+        if config.gpt.enabled and none_label and qic
+        and _gpt_error(table, gpt, qic[0].label(), n) and _gpt_error(table, gpt, none_label, n)
+    )  # fmt: skip
+    if not common:
+        out.append(not_applicable(claim_q, SRC_GARG, "claim", "needs the GPT, the none shift and "
+                                  "query-in-context at a common context length n < d"))  # fmt: skip
+    else:
+        n = common[0]
+        a, a_se = _gpt_error(table, gpt, qic[0].label(), n)  # type: ignore[misc]
+        b, b_se = _gpt_error(table, gpt, none_label, n)  # type: ignore[misc, arg-type]
+        out.append(difference_check(claim_q, SRC_GARG, "claim", a=a, a_se=a_se,
+                                    b=IN_CONTEXT_FRACTION * b, b_se=IN_CONTEXT_FRACTION * b_se,
+                                    greater=False, where=f"n={n}: a = query in context, "
+                                    f"b = {IN_CONTEXT_FRACTION:g} × in-distribution"))  # fmt: skip
+    for name, what in (("covariate-scale", "x"), ("task-scale", "w")):
+        claim = (f"the GPT degrades with {what} scaled by {DEGRADE_SCALE:g}: its error exceeds "
+                 f"{DEGRADE_SCALE**2:g} × its in-distribution error (what a scale-equivariant "
+                 "learner such as OLS would incur)")  # fmt: skip
+        items = [it for it in config.shifts
+                 if it.name == name and abs(factor(it) - DEGRADE_SCALE) < 1e-9]  # fmt: skip
+        ns = sorted(
+            n for n in config.task.n_contexts + [it.n_context for it in items if it.n_context]
+            if config.gpt.enabled and none_label and items
+            and _gpt_error(table, gpt, items[0].label(), n) and _gpt_error(table, gpt, none_label, n)
+        )  # fmt: skip
+        if not ns:
+            out.append(not_applicable(claim, SRC_GARG, "claim", f"needs the GPT, the none shift and "
+                                      f"{name} with factor {DEGRADE_SCALE:g} at a common n"))  # fmt: skip
+            continue
+        n = ns[-1]
+        a, a_se = _gpt_error(table, gpt, items[0].label(), n)  # type: ignore[misc]
+        b, b_se = _gpt_error(table, gpt, none_label, n)  # type: ignore[misc, arg-type]
+        f = DEGRADE_SCALE**2
+        out.append(difference_check(claim, SRC_GARG, "claim", a=a, a_se=a_se, b=f * b,
+                                    b_se=f * b_se, greater=True,
+                                    where=f"n={n}: a = scaled, b = {f:g} × in-distribution"))  # fmt: skip
+    return out
+
+
 # ------------------------------------------------------------------------------ figures
 _STYLES = {
     LSA_TRAINED: dict(color="tab:blue", marker="o"),
@@ -387,6 +473,7 @@ _STYLES = {
 
 
 PLOT_FLOOR = 1e-6  # errors below this are drawn at it (log axis)
+_RIDGE_STYLE = dict(color="tab:purple", marker="v")
 
 
 def figures(table: pd.DataFrame) -> dict[str, Any]:
@@ -420,12 +507,54 @@ def figures(table: pd.DataFrame) -> dict[str, Any]:
         fig.suptitle(f"squared error of the query / d under each shift (floor {PLOT_FLOOR:g})")
         fig.tight_layout(rect=(0, 0.06, 1, 0.97))
         out["error_by_shift"] = fig
+    scaling = scaling_figure(table)
+    if scaling is not None:
+        out["error_vs_scale"] = scaling
     loss_fig = training_loss_plot(
         table, by=["method", "n_context"], label=lambda m, n: f"{m} (n={n})"
     )
     if loss_fig is not None:
         out["training_loss"] = loss_fig
     return out
+
+
+def scaling_figure(table: pd.DataFrame) -> Any | None:
+    """Garg et al. 2022 §4 (scaled inputs and weights): the error at the largest n against the factor on x
+    (covariate-scale) and on w (task-scale), the "none" shift drawn at factor 1; every method and
+    the LSA closed form.  None when the table has no scaled shift with a stored factor."""
+    import matplotlib.pyplot as plt
+
+    if "shift_value" not in table.columns:
+        return None
+    err = table[table["metric"] == "normalized_mse"]
+    panels = [(name, what) for name, what in (("covariate-scale", "x"), ("task-scale", "w"))
+              if (err["shift_name"] == name).any()]  # fmt: skip
+    if not panels:
+        return None
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.8), squeeze=False)
+    for ax, (name, what) in zip(axes[0], panels, strict=True):
+        scaled = err[err["shift_name"] == name]
+        n = int(scaled["n_context"].max())
+        base = err[(err["shift_name"] == "none") & (err["n_context"] == n)].assign(shift_value=1.0)
+        df = pd.concat([scaled[scaled["n_context"] == n], base])
+        for m, g in df.groupby("method", sort=False):
+            g = g.sort_values("shift_value")
+            key = "gpt" if str(m).startswith("GPT ") else str(m)
+            st = _STYLES.get(key, _RIDGE_STYLE if key.startswith("ridge") else dict(marker="."))
+            ax.plot(g["shift_value"], g["value"].clip(lower=PLOT_FLOOR), label=str(m), ms=4, **st)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ticks = sorted(df["shift_value"].unique())
+        ax.set_xticks(ticks, [f"1/{1 / v:.0f}" if v < 1 and abs(1 / v - round(1 / v)) < 1e-6
+                              else f"{v:g}" for v in ticks])  # fmt: skip
+        ax.minorticks_off()
+        ax.set_xlabel(f"factor on {what}")
+        ax.set_ylabel(f"squared error / d (floor {PLOT_FLOOR:g})")
+        ax.set_title(f"{what} scaled ({name}), n = {n}", fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
 
 
 def headline(table: pd.DataFrame, config: Config) -> dict[str, float]:

@@ -472,3 +472,24 @@ for _shift in (
     ),
 ):
     register_shift(_shift)
+
+
+def _in_context(base, *, n_context, batch, generator, dtype):
+    """x_q ← x_i for i uniform in the context (Garg et al. 2022 §4, "query matches an in-context
+    example"); y_q is relabelled, with fresh noise when σ > 0."""
+    b = _base(base, n_context, batch, generator, dtype)
+    i = torch.randint(0, n_context, (batch,), generator=generator, device=generator.device)
+    x = b.x.clone()
+    x[:, -1] = b.x[torch.arange(batch, device=x.device), i.to(x.device)]
+    return RegressionBatch(x=x, y=_relabel(x, b.w, base.noise_std, generator), w=b.w)
+
+
+register_shift(
+    Shift(
+        "query-in-context",
+        "the query equal to one of the context inputs, chosen uniformly (query shift)",
+        (),
+        _in_context,
+        None,
+    )
+)
