@@ -1,6 +1,6 @@
 """One training loop for every experiment, with safetensors checkpoints; :func:`fit` is the entry."""
 
-from fmtheory.train.checkpoint import load_model, save_model
+from fmtheory.train.checkpoint import load_model, model_metadata, save_model
 from fmtheory.train.fit import fit, make_generator, seeded
 from fmtheory.train.loop import NonFiniteLossError, TrainResult, TrainSpec, lr_at, train
 
@@ -12,6 +12,7 @@ __all__ = [
     "load_model",
     "lr_at",
     "make_generator",
+    "model_metadata",
     "save_model",
     "seeded",
     "train",

@@ -89,9 +89,20 @@ def load_checkpoint(
 
 
 def save_model(path: Path, model: torch.nn.Module, metadata: dict[str, str] | None = None) -> None:
-    """Atomically write the model's weights (safetensors)."""
+    """Atomically write the model's weights (safetensors), ``metadata`` as one JSON string with
+    sorted keys under the header key "fmtheory" (safetensors writes several header keys in a
+    per-process hash order, so the same model would give different bytes in two processes)."""
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    _atomic_save(tensors, path, metadata or {})
+    _atomic_save(tensors, path, {"fmtheory": json.dumps(metadata or {}, sort_keys=True)})
+
+
+def model_metadata(path: Path) -> dict[str, str]:
+    """The ``metadata`` that :func:`save_model` wrote with the weights at ``path``."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as fh:
+        header = fh.metadata() or {}
+    return json.loads(header.get("fmtheory", "{}"))
 
 
 def load_model(path: Path, model: torch.nn.Module) -> torch.nn.Module:

@@ -21,7 +21,7 @@ from fmtheory.models.linear_transformer import (
     unsupervised_loss,
 )
 from fmtheory.tasks.ilr import ILRPrior, sample_ilr
-from fmtheory.train import fit, load_model, save_model, seeded
+from fmtheory.train import fit, load_model, model_metadata, save_model, seeded
 from fmtheory.train.icl import train_regression_gpt
 from fmtheory.version import source_hash
 
@@ -72,10 +72,7 @@ def _saved(path: Any) -> tuple[list[int], list[float]] | None:
     """(loss steps, losses) stored with a finished model at ``path``; None if there is none."""
     if path is None or not path.exists():
         return None
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as fh:
-        header = fh.metadata() or {}
+    header = model_metadata(path)
     if header.get("source_hash") != source_hash():
         return None  # trained by other code: train again
     meta = json.loads(header["losses"])
