@@ -317,8 +317,10 @@ def checks(table: pd.DataFrame, config: Config) -> list[Check]:
     if len(full) < 3:
         out.append(inconclusive(claim, SOURCE, "claim", f"{len(full)} rounds: a trend needs 3"))
     else:
-        out.append(trend_check(claim, SOURCE, "claim", x=full.rounds, y=full.value, y_se=full.se,
-                               increasing=False, where=f"p = 0, rounds 1..{K}"))  # fmt: skip
+        out.append(trend_check(claim, SOURCE, "claim", x=1.0 / full.rounds, y=full.value,
+                               y_se=full.se, increasing=True,
+                               where=f"error = c + b/t against 1/t, p = 0, t = 1..{K}; "
+                               "b > 0: the error falls with t"))  # fmt: skip
     gain0 = _sel(table, "full", "gain", 0.0)
     claim_g = (
         f"With accurate rewards, K = {K} rounds lower the answer's error by more than {MIN_GAIN}"
