@@ -156,12 +156,13 @@ def test_all_checks_hold_on_a_matching_table():
     assert _status(*_table()) == ["holds"] * 4
 
 
-def test_trajectory_check_fails_when_far_from_prediction():
+def test_trajectory_check_fails_when_far_from_prediction_or_without_a_scan():
     assert _status(*_table(meas_end=1.6))[1] == "fails"
+    assert _status(*_table(meas_end=3.13))[1] == "fails"
 
 
 def test_trajectory_check_inconclusive_when_the_prediction_barely_moves():
-    t, cfg = _table(pred_end=3.0, meas_end=3.0)
+    t, cfg = _table(pred_end=3.1, meas_end=3.1)
     assert _status(t, cfg)[1] == "inconclusive"
 
 

@@ -46,13 +46,14 @@ NAME = "scan-snap"
 SOURCE = "Tian, Wang, Chen & Du 2023, 'Scan and Snap', NeurIPS, §4–5, Fig. 4, 6; survey Thm 5.2"
 PRED = "population GD (T → ∞)"  # its logits Z(t), evaluated on the evaluation contexts
 
-#: Trajectory: the measured entropy stays within this many nats of the prediction at every
-#: evaluation step (about an eighth of the predicted drop on quick; both are read through the same
-#: probe on the same evaluation contexts, so the finite-T plug-in bias is common to both).
-ENTROPY_TOL = 0.15
-#: The prediction must fall by at least this multiple of ENTROPY_TOL for the check to discriminate
-#: a scan from no scan at all.
-MIN_DROP_TOLS = 3.0
+#: Trajectory: at every evaluation step the measured entropy stays within this fraction of the
+#: predicted total drop of the entropy (so a run whose attention does not scan at all fails); both
+#: curves are read through the same probe on the same evaluation contexts, so the finite-T plug-in
+#: bias of the entropy is common to both.
+TRAJ_REL_TOL = 0.125
+#: Below this predicted drop (nats) the evaluation noise (s.e. ≈ 0.005) is no longer negligible
+#: against the tolerance: inconclusive.
+MIN_DROP = 0.1
 #: Final attention mass on the distinct tokens: measured within this of the prediction.
 MASS_TOL = 0.05
 #: "Less sparse": the larger-η_Y run's final entropy exceeds the base run's by more than this many
@@ -265,8 +266,8 @@ def checks(table: pd.DataFrame, config: Config) -> list[Check]:
     # claim 1: the entropy trajectory follows the infinite-context prediction
     claim = ("the attention entropy over context tokens falls along the predicted scan-and-snap "
              "trajectory (gradient descent on the infinite-context population loss)")  # fmt: skip
-    tol = (f"max over evaluation steps |H_measured − H_predicted| ≤ {ENTROPY_TOL} nats; the "
-           f"prediction must fall by ≥ {MIN_DROP_TOLS:g}×{ENTROPY_TOL}")  # fmt: skip
+    tol = (f"max over evaluation steps |H_measured − H_predicted| ≤ {TRAJ_REL_TOL:g} × the "
+           f"predicted drop of H; inconclusive when that drop is < {MIN_DROP:g} nats")  # fmt: skip
     why_assume = ("theory assumes T → ∞ and the expected gradient; the run has T = "
                   f"{config.task.context_len} and minibatches of {config.train.batch_size}")  # fmt: skip
     if base.empty:
@@ -278,14 +279,15 @@ def checks(table: pd.DataFrame, config: Config) -> list[Check]:
         meas = (f"max deviation {dev:.3f} nats (step {at:.0f}); entropy {base['value'].iloc[0]:.3f}"
                 f" → {base['value'].iloc[-1]:.3f}, predicted {base['pred'].iloc[0]:.3f} → "
                 f"{base['pred'].iloc[-1]:.3f}")  # fmt: skip
-        if drop < MIN_DROP_TOLS * ENTROPY_TOL:
+        if drop < MIN_DROP:
             out.append(inconclusive(claim, SOURCE, "claim",
                                     f"the predicted entropy falls by only {drop:.3f} nats: the "
-                                    "tolerance cannot tell a scan from no scan",
+                                    "evaluation noise is not negligible against the tolerance",
                                     predicted=f"drop {drop:.3f}", measured=meas, tolerance=tol))  # fmt: skip
         else:
-            out.append(Check(claim, SOURCE, "claim", f"≤ {ENTROPY_TOL} nats from the curve", meas,
-                             tol, "holds" if dev <= ENTROPY_TOL else "fails", why_assume))  # fmt: skip
+            lim = TRAJ_REL_TOL * drop
+            out.append(Check(claim, SOURCE, "claim", f"≤ {lim:.3f} nats from the curve", meas, tol,
+                             "holds" if dev <= lim else "fails", why_assume))  # fmt: skip
 
     # claim 2: attention concentrates on the distinct tokens, as much as predicted
     claim = "attention concentrates on the class's distinct tokens (final mass vs predicted)"
