@@ -442,6 +442,14 @@ def figures(table: pd.DataFrame) -> dict[str, Any]:
             c = _curve(table, m, f"{part}_loss")
             ax.plot(c["step"].clip(lower=1), c["value"], styles.get(m, "-"), color=color,
                     label=f"{part} loss, {m}")  # fmt: skip
+    for metric, color, name in (("restricted_loss", "C2", "restricted loss (key frequencies)"),
+                                ("excluded_loss", "C4", "excluded loss (train)")):  # fmt: skip
+        for m in methods:
+            c = _curve(table, m, metric)
+            if not c.empty:
+                ax.plot(
+                    c["step"].clip(lower=1), c["value"], "--", color=color, label=f"{name}, {m}"
+                )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("training step")
