@@ -188,9 +188,9 @@ def progress_losses(model: TokenTransformer, snaps: dict[int, dict[str, torch.Te
         rows.append(exact_row(method, "restricted_loss", restricted, seed=config.seed, step=step))
         rows.append(exact_row(method, "excluded_loss", excluded, seed=config.seed, step=step))
     model.load_state_dict(final)
-    for k in freqs:
-        rows.append(exact_row(method, "key_frequency", k, seed=config.seed,
-                              step=max(snaps) if snaps else 0))  # fmt: skip
+    last = max(snaps) if snaps else 0
+    for rank, k in enumerate(freqs, start=1):
+        rows.append(exact_row(method, f"key_frequency_{rank}", k, seed=config.seed, step=last))
     return rows
 
 
