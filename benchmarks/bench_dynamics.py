@@ -84,6 +84,32 @@ def _mirage() -> float:
     return _steps_per_second(model, loss)
 
 
+def _scan_snap() -> float:
+    """The scan-snap quick model (Y/Z 1-layer transformer) on its task, plain SGD as in the run."""
+    from fmtheory.experiments.scan_snap import YZTransformer, make_data, sample
+
+    cfg = get_experiment("scan-snap").make_config("quick")
+    dm = make_data(cfg)
+    k, m = dm.probs.shape
+    model = YZTransformer(n_classes=k, n_queries=dm.n_queries, vocab=m, eta_y=cfg.optim.eta_y,
+                          eta_z=cfg.optim.eta_z)  # fmt: skip
+    g = torch.Generator().manual_seed(0)
+    probs = torch.as_tensor(dm.probs)
+    opt = torch.optim.SGD(model.parameters(), lr=1.0)
+    best = float("inf")
+    for _ in range(REPEATS):
+        t0 = time.perf_counter()
+        for _ in range(STEPS):
+            cls = torch.randint(0, k, (cfg.train.batch_size,), generator=g)
+            x, q = sample(dm, probs, cls, cfg.task.context_len, g)
+            value = F.cross_entropy(model(x, q)[0], cls)
+            opt.zero_grad(set_to_none=True)
+            value.backward()
+            opt.step()
+        best = min(best, time.perf_counter() - t0)
+    return STEPS / best
+
+
 def _entry(name: str, fn: Callable[[], float]) -> dict[str, Any]:
     torch.set_num_threads(1)
     reference = _induction(1)
@@ -97,4 +123,5 @@ BENCHMARKS = {
     "dynamics-induction-2L": lambda: _entry("dynamics-induction-2L", lambda: _induction(2)),
     "dynamics-grokking": lambda: _entry("dynamics-grokking", _grokking),
     "dynamics-mirage": lambda: _entry("dynamics-mirage", _mirage),
+    "dynamics-scan-snap": lambda: _entry("dynamics-scan-snap", _scan_snap),
 }

@@ -22,13 +22,22 @@ def _step(at: float, low: float = 0.0, high: float = 1.0) -> np.ndarray:
     return low + (high - low) / (1 + np.exp(-(STEPS - at) / 30))
 
 
-def _table(train_at=200, test_at=2000, fs_at=1200, nowd_test_at=None, init_acc=1 / 53):
+def _table(
+    train_at=200,
+    test_at=2000,
+    fs_at=1200,
+    nowd_test_at=None,
+    init_acc=1 / 53,
+    rl_at=1000,
+    rl_low=0.3,
+):
     wd = gk._wd_method(_config())
     rows = []
     curves = {
         (wd, "train_acc"): np.minimum(1.0, _step(train_at, init_acc, 1.01)),
         (wd, "test_acc"): _step(test_at, init_acc, 1.0),
         (wd, "fourier_sparsity"): _step(fs_at, 0.25, 0.95),
+        (wd, "restricted_loss"): _step(rl_at, np.log(53), rl_low),
         (gk.NO_WD, "train_acc"): np.minimum(1.0, _step(train_at, init_acc, 1.01)),
         (gk.NO_WD, "test_acc"): _step(nowd_test_at, init_acc, 1.0) if nowd_test_at else
         0.3 + 0 * STEPS,
@@ -63,6 +72,14 @@ def test_progress_measure_fails_when_it_rises_after_test_accuracy():
     assert _status(_table(fs_at=2600), "the embedding") == "fails"
 
 
+def test_restricted_loss_check_holds_fails_and_is_inconclusive():
+    claim = "the restricted loss"
+    assert _status(_table(), claim) == "holds"
+    assert _status(_table(rl_at=2600), claim) == "fails"
+    assert _status(_table(rl_at=1930), claim) == "inconclusive"  # within the grid
+    assert _status(_table(rl_low=3.8), claim) == "inconclusive"  # barely falls
+
+
 def test_no_wd_fails_when_it_generalises_as_fast():
     assert _status(_table(nowd_test_at=2100), "without weight decay") == "fails"
     assert _status(_table(), "without weight decay") == "holds"
@@ -77,6 +94,7 @@ def test_sanity_fails_off_chance():
     ("task.train_fraction", 0.0),
     ("task.train_fraction", 1.0),
     ("eval.probes", ["restricted-loss-of-everything"]),
+    ("eval.probes", ["excluded-loss"]),
     ("eval.fourier_top", 27),      # p // 2 = 26
     ("train.weight_decay", 0.0),
 ])  # fmt: skip

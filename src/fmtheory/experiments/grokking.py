@@ -35,7 +35,7 @@ from fmtheory.contract import (
     register_experiment,
 )
 from fmtheory.models.attn_only import TokenTransformer, TokenTransformerConfig
-from fmtheory.probes.fourier import fourier_sparsity
+from fmtheory.probes.fourier import fourier_sparsity, key_frequencies, key_frequency_losses
 from fmtheory.sections import TrainSection
 from fmtheory.tasks.modular import modular_addition_split
 from fmtheory.train.fit import fit, make_generator, seeded
@@ -59,7 +59,9 @@ MIN_RISE = 0.1
 #: Without weight decay, generalising takes at least this many times the steps with it (or never).
 NO_WD_FACTOR = 2.0
 
-PROBES = ("fourier-sparsity", "weight-norm")
+PROBES = ("fourier-sparsity", "weight-norm", "restricted-loss")
+#: The restricted loss has fallen when it drops by at least this many nats from its first value.
+MIN_LOSS_FALL = 0.5
 
 
 class TaskSection(Section):
@@ -99,7 +101,7 @@ class BaselineSection(Section):
 class EvalSection(Section):
     every: int = Field(100, ge=1, le=1_000_000, description="steps between measurements")
     fourier_top: int = Field(5, ge=1, le=128, description="frequencies counted by the sparsity")
-    probes: list[Literal["fourier-sparsity", "weight-norm"]] = Field(
+    probes: list[Literal["fourier-sparsity", "weight-norm", "restricted-loss"]] = Field(
         list(PROBES), description=f"progress measures recorded: any of {', '.join(PROBES)}"
     )
 
@@ -162,6 +164,36 @@ def measure(
     return rows
 
 
+@torch.no_grad()
+def progress_losses(model: TokenTransformer, snaps: dict[int, dict[str, torch.Tensor]], split: Any,
+                    *, method: str, config: Config) -> list[dict]:  # fmt: skip
+    """Nanda et al. 2023 §5.1: the key frequencies are those of the final embedding (its
+    ``fourier_top`` strongest); at each saved step, the restricted loss over all p² pairs and the
+    excluded loss over the training pairs (``probes/fourier.py``)."""
+    p = config.task.p
+    freqs = key_frequencies(model.embed.weight[:p], top=config.eval.fourier_top)
+    dev = split.x_train.device
+    a = torch.arange(p, device=dev)
+    x_all = torch.stack([a.repeat_interleave(p), a.repeat(p), torch.full((p * p,), p, device=dev)],
+                        dim=1)  # (p², 3), pair index a·p + b  # fmt: skip
+    mask = torch.zeros(p * p, dtype=torch.bool, device=dev)
+    mask[split.x_train[:, 0] * p + split.x_train[:, 1]] = True
+    final = {k: v.clone() for k, v in model.state_dict().items()}
+    rows = []
+    for step in sorted(snaps):
+        model.load_state_dict(snaps[step])
+        logits = model(x_all)[:, -1, :p].reshape(p, p, p)
+        restricted, excluded = key_frequency_losses(logits, freqs=freqs, mask=None)
+        _, excluded = key_frequency_losses(logits, freqs=freqs, mask=mask.reshape(p, p))
+        rows.append(exact_row(method, "restricted_loss", restricted, seed=config.seed, step=step))
+        rows.append(exact_row(method, "excluded_loss", excluded, seed=config.seed, step=step))
+    model.load_state_dict(final)
+    last = max(snaps) if snaps else 0
+    for rank, k in enumerate(freqs, start=1):
+        rows.append(exact_row(method, f"key_frequency_{rank}", k, seed=config.seed, step=last))
+    return rows
+
+
 def run(config: Config, ctx: RunContext | None = None) -> Result:
     ctx = ctx or RunContext()
     split = modular_addition_split(p=config.task.p, fraction=config.task.train_fraction,
@@ -181,9 +213,15 @@ def run(config: Config, ctx: RunContext | None = None) -> Result:
     for method, spec in runs:
         model = seeded(lambda: TokenTransformer(mcfg), config.seed).to(ctx.device)
 
-        def loss_fn(mod: torch.nn.Module, step: int, g: torch.Generator, method: str = method):
+        snaps: dict[int, dict[str, torch.Tensor]] = {}
+        keep_snaps = method != NO_WD and "restricted-loss" in config.eval.probes
+
+        def loss_fn(mod: torch.nn.Module, step: int, g: torch.Generator, method: str = method,
+                    snaps: dict = snaps, keep_snaps: bool = keep_snaps):  # fmt: skip
             if step % config.eval.every == 0:
                 rows.extend(measure(mod, split, step=step, method=method, config=config))
+                if keep_snaps:
+                    snaps[step] = {k: v.detach().clone() for k, v in mod.state_dict().items()}
             if config.train.batch_size >= n_train:
                 x, y = split.x_train, split.y_train
             else:
@@ -200,6 +238,9 @@ def run(config: Config, ctx: RunContext | None = None) -> Result:
         rows.extend(measure(model, split, step=spec.steps, method=method, config=config))
         rows.append(exact_row(method, "steps_per_second", res.steps_per_second, seed=config.seed,
                               step=spec.steps))  # fmt: skip
+        if keep_snaps:
+            snaps[spec.steps] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            rows.extend(progress_losses(model, snaps, split, method=method, config=config))
     table = pd.DataFrame(rows).drop_duplicates(subset=["method", "metric", "step"], keep="last")
     table = table.reset_index(drop=True)
     return Result(table=table, checks=checks(table, config), figures=figures(table))
@@ -298,6 +339,36 @@ def checks(table: pd.DataFrame, config: Config) -> list[Check]:
             out.append(inconclusive(claim, SOURCE, "claim", "the two half-rises are within the grid",
                                     predicted="sparsity first", measured=meas, tolerance=tol))  # fmt: skip
 
+    # claim 2b: the restricted loss (key frequencies only) falls before the test accuracy rises
+    claim = ("the restricted loss on the key Fourier frequencies falls before the test accuracy "
+             "rises (Nanda et al. 2023 §5.1)")  # fmt: skip
+    tol = (f"restricted loss's half-fall more than {ORDER_EVALS} evaluation intervals before the "
+           f"test accuracy's half-rise; it falls by ≥ {MIN_LOSS_FALL:g} nats, the accuracy rises "
+           f"by ≥ {MIN_RISE:g}")  # fmt: skip
+    rl = _curve(table, wd, "restricted_loss")
+    if "restricted-loss" not in config.eval.probes or rl.empty:
+        out.append(not_applicable(claim, SOURCE, "claim", "the restricted-loss probe was not recorded",
+                                  tol))  # fmt: skip
+    else:
+        v0, vmin = float(rl["value"].iloc[0]), float(rl["value"].min())
+        fall = v0 - vmin
+        half = rl[rl["value"] <= v0 - fall / 2]
+        s_rl = float(half["step"].iloc[0]) if fall > 0 and len(half) else float("nan")
+        s_acc, r_acc = half_rise(table, wd, "test_acc")
+        meas = (f"restricted loss {v0:.2f} → min {vmin:.2f}, half-fall at {s_rl:.0f}; test "
+                f"accuracy half-rise at {s_acc:.0f} (rise {r_acc:.2f})")  # fmt: skip
+        if not (fall >= MIN_LOSS_FALL and r_acc >= MIN_RISE):
+            out.append(inconclusive(claim, SOURCE, "claim", "one of the two curves did not move",
+                                    measured=meas, tolerance=tol))  # fmt: skip
+        elif s_rl < s_acc - ORDER_EVALS * every:
+            out.append(Check(claim, SOURCE, "claim", "restricted loss first", meas, tol, "holds"))
+        elif s_rl >= s_acc:
+            out.append(Check(claim, SOURCE, "claim", "restricted loss first", meas, tol, "fails"))
+        else:
+            out.append(inconclusive(claim, SOURCE, "claim", "the two half-points are within the grid",
+                                    predicted="restricted loss first", measured=meas,
+                                    tolerance=tol))  # fmt: skip
+
     # claim 3: without weight decay, no generalisation in the budget (or a much longer one)
     claim = (
         f"without weight decay the test accuracy does not reach {TEST_GOOD:.0%} in the same budget, "
@@ -371,6 +442,14 @@ def figures(table: pd.DataFrame) -> dict[str, Any]:
             c = _curve(table, m, f"{part}_loss")
             ax.plot(c["step"].clip(lower=1), c["value"], styles.get(m, "-"), color=color,
                     label=f"{part} loss, {m}")  # fmt: skip
+    for metric, color, name in (("restricted_loss", "C2", "restricted loss (key frequencies)"),
+                                ("excluded_loss", "C4", "excluded loss (train)")):  # fmt: skip
+        for m in methods:
+            c = _curve(table, m, metric)
+            if not c.empty:
+                ax.plot(
+                    c["step"].clip(lower=1), c["value"], "--", color=color, label=f"{name}, {m}"
+                )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("training step")
