@@ -485,6 +485,23 @@ def figures(table: pd.DataFrame) -> dict[str, Any]:
     ax2.set_title("membership advantage vs the DP bound")
     ax2.legend()
     figs["privacy"] = fig
+    mm = _rows(table, "memorization", "mean_mem")
+    if not mm.empty:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        xs = ["inf" if math.isinf(e) else f"{e:g}" for e in mm["target_eps"]]
+        top = _rows(table, "memorization", "top_atypical_minus_rest")
+        ax.errorbar(xs, mm["value"], yerr=Z95 * mm["se"], fmt="o", label="mean memorization score")
+        ax.errorbar(xs, top["value"], yerr=Z95 * top["se"], fmt="s",
+                    label="most atypical decile − rest")  # fmt: skip
+        dd = _rows(table, "removal", "drop_difference")
+        if not dd.empty:
+            ax.errorbar(["removal"], dd["value"], yerr=Z95 * dd["se"], fmt="^",
+                        label="neighbour accuracy drop: top-memorized − random")  # fmt: skip
+        ax.axhline(0.0, color="k", lw=0.5)
+        ax.set_xlabel("target ε of the subsampled models (inf: non-private)")
+        ax.set_title("memorization by subsampling (Feldman & Zhang 2020)")
+        ax.legend(fontsize=8)
+        figs["memorization"] = fig
     return figs
 
 
