@@ -11,6 +11,13 @@ Opacus's RDP and PRV accountants and from the independent accountant of
 :mod:`fmtheory.theory.dp_accounting`.  The loss-threshold attack (Yeom et al. 2018) picks its
 threshold on one half of members/non-members and is scored on the other half (TPR − FPR with a
 binomial s.e.), and by AUC over all examples (Hanley–McNeil s.e.).
+
+Memorization (Feldman 2020; Feldman & Zhang 2020): ``memorization.models`` MLPs, each on a random
+half of all digits, non-private and at ``memorization.epsilon``, give mem(i) = P[correct | i in] −
+P[correct | i out] (:mod:`fmtheory.probes.memorization`).  Atypicality is defined without any model,
+as kNN label disagreement in pixel space.  Removal: the ``memorization.remove`` most-memorized
+members against as many random members are dropped from the training set, and the accuracy drop on
+their nearest non-members is compared, paired over ``memorization.removal_seeds`` retrainings.
 """
 
 from __future__ import annotations
