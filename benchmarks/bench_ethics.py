@@ -4,7 +4,8 @@ quick-preset MLP (64 → 128 → 10, expected batch 64) against the same non-pri
 ``value`` is the best of 5 timings (seconds per step, averaged over 50 steps) of the Opacus step;
 ``reference`` the same for plain SGD on the same model and batch; ``ratio = value / reference`` (how
 many times slower DP-SGD is).  ``lira_8_shadows``: the LiRA attack (8 shadow trainings + scoring)
-against one training run of the target.  Measured with ``torch.set_num_threads(1)``, under load.
+against one training run of the target.  ``memorization_per_model``: one subsampled model of the
+memorization estimate (training + scoring all digits) against one training run.  Measured with ``torch.set_num_threads(1)``, under load.
 """
 
 from __future__ import annotations
@@ -81,4 +82,41 @@ def bench_lira_cost() -> dict[str, Any]:
             "ratio": value / reference}  # fmt: skip
 
 
-BENCHMARKS = {"dp_sgd_step": bench_dp_sgd_step, "lira_8_shadows": bench_lira_cost}
+def bench_memorization_per_model() -> dict[str, Any]:
+    """Memorization by subsampling (``privacy`` quick settings, non-private): the cost per model of
+    4 models on random halves of all digits, each scored on every example, against one training
+    run of the target on the members half: ``ratio = value / reference``."""
+    import numpy as np
+
+    from fmtheory.contract import RunContext
+    from fmtheory.experiments import privacy as px
+
+    torch.set_num_threads(1)
+    cfg = px.Config.model_validate({"memorization": {"models": 4}})
+    x_in, y_in, x_out, y_out = px.load_digits_split(0)
+    ctx = RunContext()
+    px.train_model(cfg, None, x_in, y_in, 0, ctx)  # warm-up (first-call costs)
+    t0 = time.perf_counter()
+    px.train_model(cfg, None, x_in, y_in, 0, ctx)
+    reference = time.perf_counter() - t0
+    x_all, y_all = torch.cat([x_in, x_out]), torch.cat([y_in, y_out])
+    g, n = torch.Generator().manual_seed(7), len(y_all)
+    t0 = time.perf_counter()
+    correct, masks = [], []
+    for k in range(cfg.memorization.models):
+        m = np.zeros(n, bool)
+        m[torch.randperm(n, generator=g)[: n // 2].numpy()] = True
+        sm, _ = px.train_model(cfg, None, x_all[m], y_all[m], 5000 + k, ctx, name=f"mem{k}")
+        correct.append(px._accuracy(sm, x_all, y_all))
+        masks.append(m)
+    px.memorization_scores(np.array(correct, float), np.array(masks))
+    value = (time.perf_counter() - t0) / cfg.memorization.models
+    return {"name": "memorization_per_model", "value": value, "unit": "s/model",
+            "reference": reference, "ratio": value / reference}  # fmt: skip
+
+
+BENCHMARKS = {
+    "dp_sgd_step": bench_dp_sgd_step,
+    "lira_8_shadows": bench_lira_cost,
+    "memorization_per_model": bench_memorization_per_model,
+}

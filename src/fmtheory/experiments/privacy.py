@@ -11,6 +11,13 @@ Opacus's RDP and PRV accountants and from the independent accountant of
 :mod:`fmtheory.theory.dp_accounting`.  The loss-threshold attack (Yeom et al. 2018) picks its
 threshold on one half of members/non-members and is scored on the other half (TPR − FPR with a
 binomial s.e.), and by AUC over all examples (Hanley–McNeil s.e.).
+
+Memorization (Feldman 2020; Feldman & Zhang 2020): ``memorization.models`` MLPs, each on a random
+half of all digits, non-private and at ``memorization.epsilon``, give mem(i) = P[correct | i in] −
+P[correct | i out] (:mod:`fmtheory.probes.memorization`).  Atypicality is defined without any model,
+as kNN label disagreement in pixel space.  Removal: the ``memorization.remove`` most-memorized
+members against as many random members are dropped from the training set, and the accuracy drop on
+their nearest non-members is compared, paired over ``memorization.removal_seeds`` retrainings.
 """
 
 from __future__ import annotations
@@ -24,7 +31,15 @@ import torch
 from pydantic import Field, field_validator
 from torch import nn
 
-from fmtheory.checks import Z95, bound_check, exact_row, inconclusive
+from fmtheory.checks import (
+    Z95,
+    bound_check,
+    ci_row,
+    difference_check,
+    exact_row,
+    inconclusive,
+    not_applicable,
+)
 from fmtheory.contract import (
     Chapter,
     Check,
@@ -35,12 +50,19 @@ from fmtheory.contract import (
     Section,
     register_experiment,
 )
+from fmtheory.probes.memorization import (
+    knn_label_disagreement,
+    memorization_scores,
+    nearest_neighbours,
+    top_fraction_difference,
+)
 from fmtheory.sections import TrainSection
 from fmtheory.theory.dp_accounting import advantage_bound, dp_sgd_epsilon
 from fmtheory.train.fit import fit, make_generator, seeded
 
 NAME = "privacy"
 SRC_BOUND = "Humphries et al. 2021, Thm 1; Yeom et al. 2018; survey arXiv:2410.11444 §6"
+SRC_MEM = "Feldman 2020; Feldman & Zhang 2020, eq. (1) and §3"
 SRC_ACC = "Mironov, Talwar & Zhang 2019 §3; Balle et al. 2020 Thm 21; Opacus RDPAccountant"
 #: the issue's tolerance for the independent accountant against Opacus's RDP accountant
 ACC_RTOL = 0.01
@@ -75,8 +97,31 @@ class AttackSection(Section):
     low_fpr: float = Field(0.01, gt=0.0, lt=1.0, description="FPR at which LiRA's TPR is read")
 
 
+class MemorizationSection(Section):
+    """Memorization by subsampling (Feldman & Zhang 2020) and the removal experiment."""
+
+    models: int = Field(32, ge=0, le=2048, description="models per setting, each on a random half "
+                        "of all digits (0: skip the memorization part)")  # fmt: skip
+    epsilon: float | None = Field(2.0, description="target ε of the private subsampled models "
+                                  "(null: no private estimate)")  # fmt: skip
+    knn: int = Field(10, ge=1, le=200, description="neighbours for the kNN label-disagreement "
+                     "atypicality")  # fmt: skip
+    top_frac: float = Field(0.1, gt=0.0, lt=1.0, description="fraction called 'most atypical'")
+    remove: int = Field(50, ge=0, le=800, description="training examples removed in the removal "
+                        "experiment (0: skip it)")  # fmt: skip
+    removal_seeds: int = Field(8, ge=2, le=256, description="paired retrainings per arm")
+
+    @field_validator("epsilon")
+    @classmethod
+    def _eps(cls, v: float | None) -> float | None:
+        if v is not None and not (0.0 < v <= 100.0):
+            raise ValueError(f"epsilon is {v}: it must be in (0, 100] (or null)")
+        return v
+
+
 class Config(ExperimentConfig):
     attack: AttackSection = AttackSection()
+    memorization: MemorizationSection = MemorizationSection()
     hidden: int = Field(128, ge=4, le=4096, description="hidden width of the MLP")
     dp: DPSection = DPSection()
     train: TrainSection = TrainSection(steps=600, batch_size=64, lr=0.05, warmup_steps=0,
@@ -256,8 +301,83 @@ def run(config: Config, ctx: RunContext | None = None) -> Result:
             rows.append(exact_row("theory", "advantage_bound",
                                   advantage_bound(epsilon=info["eps_rdp"], delta=config.dp.delta),
                                   **c))  # fmt: skip
+    rows += memorization_rows(config, x_in, y_in, x_out, y_out, ctx)
     table = pd.DataFrame(rows)
     return Result(table=table, checks=checks(table, config), figures=figures(table))
+
+
+def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
+    with torch.no_grad():
+        return (model(x).argmax(1) == y).numpy()
+
+
+def memorization_rows(config: Config, x_in: torch.Tensor, y_in: torch.Tensor, x_out: torch.Tensor,
+                      y_out: torch.Tensor, ctx: RunContext) -> list[dict[str, Any]]:  # fmt: skip
+    """Memorization scores by subsampling (Feldman & Zhang 2020) on all digits, non-private and at
+    ``memorization.epsilon``; the atypicality comparison; the removal experiment on the
+    members/non-members split (train on ``x_in``, neighbours among ``x_out``)."""
+    mc, seed = config.memorization, config.seed
+    if mc.models == 0:
+        return []
+    x_all, y_all = torch.cat([x_in, x_out]), torch.cat([y_in, y_out])
+    n, n_in = len(y_all), len(y_in)
+    atyp = knn_label_disagreement(x_all.numpy(), y_all.numpy(), mc.knn)
+    rows: list[dict[str, Any]] = []
+    mem_np = None
+    for eps in [None] + ([mc.epsilon] if mc.epsilon is not None else []):
+        g = make_generator(seed + 7)
+        correct, masks = [], []
+        for k in range(mc.models):
+            m = np.zeros(n, bool)
+            m[torch.randperm(n, generator=g)[: n // 2].numpy()] = True
+            model, _ = train_model(config, eps, x_all[m], y_all[m], seed + 5000 + k, ctx,
+                                   name=f"mem{k}")  # fmt: skip
+            correct.append(_accuracy(model, x_all, y_all))
+            masks.append(m)
+        cor, msk = np.array(correct, float), np.array(masks)
+        mem, _ = memorization_scores(cor, msk)
+        c: dict[str, Any] = dict(seed=seed, target_eps=math.inf if eps is None else eps)
+        gaps = (cor * msk).sum(1) / msk.sum(1) - (cor * ~msk).sum(1) / (~msk).sum(1)
+        rows.append(ci_row("memorization", "mean_mem", gaps, **c))
+        ok = np.isfinite(mem)
+        d, d_se = top_fraction_difference(mem[ok], atyp[ok], mc.top_frac)
+        rows.append(exact_row("memorization", "top_atypical_minus_rest", d, se=d_se, **c))
+        from scipy.stats import spearmanr
+
+        rho = float(spearmanr(mem[ok], atyp[ok]).statistic)
+        rows.append(exact_row("memorization", "spearman_atypicality", rho,
+                              se=(1 - rho**2) * math.sqrt(1.06 / (ok.sum() - 3)), **c))  # fmt: skip
+        if eps is None:
+            mem_np = mem
+    if mc.remove == 0 or mem_np is None:
+        return rows
+    # removal: the most-memorized training examples against random ones (Feldman & Zhang 2020, §3)
+    mem_tr = np.nan_to_num(mem_np[:n_in], nan=-np.inf)
+    top = np.argsort(-mem_tr, kind="stable")[: mc.remove]
+    xo = x_out.numpy()
+    nb_top = np.unique(nearest_neighbours(x_in.numpy()[top], xo))
+    rng = np.random.default_rng(seed + 11)
+    drops_top, drops_rand = [], []
+    for r in range(mc.removal_seeds):
+        s = seed + 9000 + r
+        rand = rng.choice(n_in, mc.remove, replace=False)
+        nb_rand = np.unique(nearest_neighbours(x_in.numpy()[rand], xo))
+        full, _ = train_model(config, None, x_in, y_in, s, ctx, name=f"rm_full{r}")
+        acc_full = _accuracy(full, x_out, y_out)
+        keep = np.ones(n_in, bool)
+        keep[top] = False
+        m_top, _ = train_model(config, None, x_in[keep], y_in[keep], s, ctx, name=f"rm_top{r}")
+        keep = np.ones(n_in, bool)
+        keep[rand] = False
+        m_rand, _ = train_model(config, None, x_in[keep], y_in[keep], s, ctx, name=f"rm_rand{r}")
+        drops_top.append(acc_full[nb_top].mean() - _accuracy(m_top, x_out, y_out)[nb_top].mean())
+        drops_rand.append(acc_full[nb_rand].mean()
+                          - _accuracy(m_rand, x_out, y_out)[nb_rand].mean())  # fmt: skip
+    c = dict(seed=seed, target_eps=math.inf)
+    rows.append(ci_row("removal", "drop_top_memorized", drops_top, **c))
+    rows.append(ci_row("removal", "drop_random", drops_rand, **c))
+    rows.append(ci_row("removal", "drop_difference", np.subtract(drops_top, drops_rand), **c))
+    return rows
 
 
 def _rows(table: pd.DataFrame, method: str, metric: str) -> pd.DataFrame:
@@ -307,6 +427,45 @@ def checks(table: pd.DataFrame, config: Config) -> list[Check]:
         out.append(Check("the independent RDP accountant agrees with Opacus's RDP accountant",
                          SRC_ACC, "theory", 0.0, rel, f"max relative difference ≤ {ACC_RTOL:g}",
                          "holds" if rel <= ACC_RTOL else "fails"))  # fmt: skip
+    out += memorization_checks(table, config)
+    return out
+
+
+def memorization_checks(table: pd.DataFrame, config: Config) -> list[Check]:
+    """The three memorization claims, each from the table's ``memorization``/``removal`` rows."""
+    out: list[Check] = []
+    mc = config.memorization
+    c1 = (f"atypical examples are memorized most: the top {mc.top_frac:g} by kNN label "
+          "disagreement have a higher mean memorization score than the rest")  # fmt: skip
+    c2 = f"DP-SGD lowers memorization: mean score non-private > at ε = {mc.epsilon}"
+    c3 = ("removing the most-memorized training examples costs more accuracy on their nearest "
+          "test neighbours than removing random ones")  # fmt: skip
+    top = _rows(table, "memorization", "top_atypical_minus_rest")
+    top_np = top[np.isinf(top["target_eps"].astype(float))]
+    if top_np.empty:
+        out.append(not_applicable(c1, SRC_MEM, "claim", "memorization.models = 0"))
+    else:
+        r = top_np.iloc[0]
+        out.append(bound_check(c1, SRC_MEM, "claim", value=r["value"], value_se=r["se"], bound=0.0,
+                               below=False, where="difference of means"))  # fmt: skip
+    mm = _rows(table, "memorization", "mean_mem")
+    a = mm[np.isinf(mm["target_eps"].astype(float))]
+    b = mm[~np.isinf(mm["target_eps"].astype(float))]
+    if a.empty or b.empty:
+        why = "memorization.models = 0" if a.empty else "memorization.epsilon is null"
+        out.append(not_applicable(c2, SRC_MEM, "claim", why))
+    else:
+        out.append(difference_check(c2, SRC_MEM, "claim", a=a.iloc[0]["value"], a_se=a.iloc[0]["se"],
+                                    b=b.iloc[0]["value"], b_se=b.iloc[0]["se"], greater=True,
+                                    where="mean over models of in-half minus out-half accuracy"))  # fmt: skip
+    dd = _rows(table, "removal", "drop_difference")
+    if dd.empty:
+        out.append(not_applicable(c3, SRC_MEM, "claim",
+                                  "memorization.models = 0 or memorization.remove = 0"))  # fmt: skip
+    else:
+        r = dd.iloc[0]
+        out.append(bound_check(c3, SRC_MEM, "claim", value=r["value"], value_se=r["se"], bound=0.0,
+                               below=False, where="paired over retraining seeds"))  # fmt: skip
     return out
 
 
@@ -333,6 +492,23 @@ def figures(table: pd.DataFrame) -> dict[str, Any]:
     ax2.set_title("membership advantage vs the DP bound")
     ax2.legend()
     figs["privacy"] = fig
+    mm = _rows(table, "memorization", "mean_mem")
+    if not mm.empty:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        xs = ["inf" if math.isinf(e) else f"{e:g}" for e in mm["target_eps"]]
+        top = _rows(table, "memorization", "top_atypical_minus_rest")
+        ax.errorbar(xs, mm["value"], yerr=Z95 * mm["se"], fmt="o", label="mean memorization score")
+        ax.errorbar(xs, top["value"], yerr=Z95 * top["se"], fmt="s",
+                    label="most atypical decile − rest")  # fmt: skip
+        dd = _rows(table, "removal", "drop_difference")
+        if not dd.empty:
+            ax.errorbar(["removal"], dd["value"], yerr=Z95 * dd["se"], fmt="^",
+                        label="neighbour accuracy drop: top-memorized − random")  # fmt: skip
+        ax.axhline(0.0, color="k", lw=0.5)
+        ax.set_xlabel("target ε of the subsampled models (inf: non-private)")
+        ax.set_title("memorization by subsampling (Feldman & Zhang 2020)")
+        ax.legend(fontsize=8)
+        figs["memorization"] = fig
     return figs
 
 
