@@ -27,6 +27,8 @@ from scipy import stats
 from fmtheory.contract import Check
 
 __all__ = [
+    "AsymptoteFit",
+    "fit_asymptote",
     "Z95",
     "Z_CHECK",
     "MeanCI",
@@ -166,6 +168,54 @@ def fit_power_law(x: Any, y: Any, y_se: Any | None = None) -> PowerFit:
         se_log = s / y[keep]
     f = fit_line(np.log(x[keep]), np.log(y[keep]), se_log)
     return PowerFit(*(getattr(f, k) for k in LineFit.__dataclass_fields__))
+
+
+@dataclass(frozen=True)
+class AsymptoteFit:
+    """y = asymptote + scale · x^(−rate), with standard errors from the fit's covariance."""
+
+    asymptote: float
+    asymptote_se: float
+    scale: float
+    rate: float
+    rate_se: float
+
+    @property
+    def ci(self) -> tuple[float, float]:
+        """The asymptote's 95% interval."""
+        return self.asymptote - Z95 * self.asymptote_se, self.asymptote + Z95 * self.asymptote_se
+
+    def predict(self, x: Any) -> np.ndarray:
+        return self.asymptote + self.scale * as_array(x) ** (-self.rate)
+
+
+def fit_asymptote(x: Any, y: Any, y_se: Any | None = None) -> AsymptoteFit:
+    """Weighted least squares of y = a + b·x^(−c) (b, c ≥ 0: a curve falling to its asymptote a),
+    ``scipy.optimize.curve_fit`` with ``absolute_sigma`` when ``y_se`` is given.  Needs ≥ 4 points
+    with x > 0; raises ``ValueError`` otherwise and ``RuntimeError`` when the fit does not converge.
+    """
+    from scipy.optimize import curve_fit
+
+    x, y = as_array(x), as_array(y)
+    se = None if y_se is None else as_array(y_se)
+    keep = (x > 0) & np.isfinite(x) & np.isfinite(y)
+    if se is not None:
+        keep &= np.isfinite(se) & (se > 0)
+    if keep.sum() < 4:
+        raise ValueError(f"fit_asymptote: {int(keep.sum())} usable points, need >= 4")
+    x, y = x[keep], y[keep]
+    se = None if se is None else se[keep]
+    x0 = float(np.exp(np.mean(np.log(x))))  # centre x for conditioning: b is the excess at x0
+
+    def model(t: np.ndarray, a: float, b: float, c: float) -> np.ndarray:
+        return a + b * (t / x0) ** (-c)
+
+    p0 = [float(y.min()), float(max(y.max() - y.min(), 1e-12)), 0.5]
+    p, cov = curve_fit(model, x, y, p0=p0, sigma=se, absolute_sigma=se is not None,
+                       bounds=([-np.inf, 0.0, 0.0], [np.inf, np.inf, 10.0]), maxfev=20000)  # fmt: skip
+    err = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    return AsymptoteFit(float(p[0]), float(err[0]), float(p[1] * x0 ** p[2]), float(p[2]),
+                        float(err[2]))  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------

@@ -7,8 +7,8 @@ A pretraining run draws ONE prior, shared by all its tasks::
     w0 ∈ R^d  (norm ``w0_norm``, uniformly random direction),   U ∈ R^{d×r} Haar orthonormal,
 
 and each task draws ``v ~ N(0, Λ)``, ``Λ = prior_scale² I_r``, so ``w = w0 + U v``.  A prompt of
-the task holds ``x ~ N(0, Σx)`` (Σx diagonal, eigenvalues geometric from 1 to 1/x_cond, trace d: the
-convention of :class:`~fmtheory.tasks.regression.RegressionSpec`) and ``y = <w, x> + N(0, σ²)``.
+the task holds ``x ~ N(0, Σx)`` (Σx diagonal, eigenvalues geometric from 1 to 1/x_cond, rescaled to
+trace d as :class:`~fmtheory.tasks.regression.RegressionSpec` does, or with the largest at 1) and ``y = <w, x> + N(0, σ²)``.
 The context length n may be smaller than d.  Two targets: the inverse target w (estimate it from the
 context) and the forward target y at a query x (the last pair of a prompt, when one is wanted).
 
@@ -38,6 +38,9 @@ class ILRSpec:
     ``alignment``: "random" — U is Haar-random (then UᵀΣxU averages the spectrum of Σx and κ
     barely matters); "weakest" — U spans the r coordinate axes of smallest x-variance (randomly
     rotated within them), the case where the conditioning of the inputs hurts most.
+    ``x_scale``: "trace" — the eigenvalues of Σx sum to d (the convention of ``RegressionSpec``:
+    raising κ also raises the strongest directions); "max" — they run from 1 down to 1/κ (the largest
+    fixed, so raising κ only weakens directions).
     """
 
     dim: int
@@ -47,10 +50,13 @@ class ILRSpec:
     prior_scale: float = 1.0
     w0_norm: float = 1.0
     alignment: Literal["random", "weakest"] = "random"
+    x_scale: Literal["trace", "max"] = "trace"
 
     def __post_init__(self) -> None:
         if self.alignment not in ("random", "weakest"):
             raise ValueError(f"alignment = {self.alignment!r}: must be 'random' or 'weakest'")
+        if self.x_scale not in ("trace", "max"):
+            raise ValueError(f"x_scale = {self.x_scale!r}: must be 'trace' or 'max'")
         for name in ("dim", "rank"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -69,8 +75,10 @@ class ILRSpec:
                 raise ValueError(f"{name} = {v!r}: must be a finite number {allowed}")
 
     def x_variances(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """Diagonal of Σx, shape (dim,), summing to dim (same convention as RegressionSpec)."""
-        return RegressionSpec(dim=self.dim, x_cond=self.x_cond).x_variances(dtype)
+        """Diagonal of Σx, shape (dim,): geometric from the largest to the largest/κ, summing to dim
+        (``x_scale="trace"``, as RegressionSpec) or with the largest equal to 1 (``"max"``)."""
+        v = RegressionSpec(dim=self.dim, x_cond=self.x_cond).x_variances(dtype)
+        return v / v.max() if self.x_scale == "max" else v
 
     def spectrum(self, dtype: torch.dtype = torch.float64) -> torch.Tensor:
         """Prior variances of v, shape (rank,): Λ = prior_scale² I_r."""

@@ -40,6 +40,10 @@ class TaskConfig(Section):
         "random",
         description="U Haar-random, or spanning the r weakest directions of Σx (where κ hurts)",
     )
+    x_scale: Literal["trace", "max"] = Field(
+        "trace",
+        description="eigenvalues of Σx summing to d, or from 1 down to 1/κ (the largest fixed)",
+    )
 
     @model_validator(mode="after")
     def _rank_le_dim(self) -> TaskConfig:
@@ -170,7 +174,8 @@ def _seed(seed: int, *parts: Any) -> int:
 def _spec(config: Config, run: Run) -> ILRSpec:
     t = config.task
     return ILRSpec(dim=t.dim, rank=run.rank, noise_std=run.noise, x_cond=run.cond,
-                   prior_scale=t.prior_scale, w0_norm=t.w0_norm, alignment=t.alignment)  # fmt: skip
+                   prior_scale=t.prior_scale, w0_norm=t.w0_norm, alignment=t.alignment,
+                   x_scale=t.x_scale)  # fmt: skip
 
 
 def run_prior(config: Config, run: Run) -> ILRPrior:
