@@ -89,9 +89,9 @@ def test_bound_formula_and_slack() -> None:
 
 
 def test_bound_on_a_calibrated_model_in_simulation() -> None:
-    """A model that is calibrated by construction (g = the Good–Turing-smoothed empirical law, the
-    missing mass spread over unseen facts with a uniform random attribute) hallucinates at least at
-    the bound in every simulated corpus."""
+    """The Good–Turing-smoothed empirical law (missing mass N₁/n spread over unseen facts with a
+    uniform attribute) hallucinates at rate N₁/n·(1 − 1/A) and at least at the bound, in every
+    simulated corpus."""
     rng = np.random.default_rng(1)
     k, a, n = 2000, 16, 1000
     p = np.arange(1, k + 1) ** -1.2

@@ -218,7 +218,9 @@ def auroc_with_se(
 
 
 def good_turing_model(counts: np.ndarray, world: FactWorld) -> tuple[np.ndarray, np.ndarray]:
-    """A reference model calibrated by construction: seen entities get (1 − N₁/n)·count/n and their
+    """A reference model calibrated on the missing mass (the mass it gives unseen entities is the
+    Good–Turing N₁/n, spread with a uniform attribute, as in Kalai & Vempala's argument; seen facts
+    keep their empirical weight, so Mis_b is not 0): seen entities get (1 − N₁/n)·count/n and their
     true attribute; the Good–Turing mass N₁/n is spread evenly over the unseen entities, whose
     attribute is uniform.  Returns ``g(e) (K,)`` and ``g(a | e) (K, A)``."""
     n = counts.sum()
