@@ -311,7 +311,7 @@ def _sel(table: pd.DataFrame, method: str, metric: str) -> pd.DataFrame:
 
 def checks(table: pd.DataFrame, config: Config) -> list[Check]:
     out: list[Check] = []
-    for meth, who in (("lm", "trained fact LM"), ("good-turing", "calibrated Good–Turing model")):
+    for meth, who in (("lm", "trained fact LM"), ("good-turing", "Good–Turing reference model")):
         hall = _sel(table, meth, "hallucination")
         bound = _sel(table, meth, "bound")
         claim = (f"The {who}'s hallucination rate g(H) is at least the Kalai–Vempala bound "
@@ -328,7 +328,9 @@ def checks(table: pd.DataFrame, config: Config) -> list[Check]:
                                where=f"value = g(H) − bound at the worst n = {int(row.n)}"))  # fmt: skip
     hall = _sel(table, "lm", "hallucination")
     mf = _sel(table, "lm", "monofact")
-    for name, t in (("monofact rate N₁/n", mf), ("hallucination rate g(H)", hall)):
+    gt = _sel(table, "good-turing", "hallucination")
+    for name, t in (("monofact rate N₁/n", mf), ("hallucination rate g(H)", hall),
+                    ("Good–Turing reference model's hallucination rate", gt)):  # fmt: skip
         c = f"As the corpus grows, the {name} falls"
         if len(t) < 3:
             out.append(inconclusive(c, SOURCE, "claim", "fewer than 3 corpus sizes"))
