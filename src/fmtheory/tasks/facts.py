@@ -46,7 +46,9 @@ def make_world(*, n_facts: int, n_attributes: int, exponent: float, seed: int) -
     return FactWorld(zipf_probs(n_facts=n_facts, exponent=exponent), attrs, n_attributes)
 
 
-def sample_corpus(world: FactWorld, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def sample_corpus(
+    world: FactWorld, n: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """n documents ``(n, 2)`` and the per-entity counts ``(K,)``."""
     ent = rng.choice(world.n_facts, size=n, p=world.probs)
     docs = np.stack([ent, world.n_facts + world.attributes[ent]], axis=1).astype(np.int64)
