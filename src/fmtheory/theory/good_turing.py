@@ -19,7 +19,15 @@ import numpy as np
 
 from fmtheory.theory.registry import Param, TheoryValue, register_formula
 
-__all__ = ["zipf_probs", "expected_monofact_rate", "expected_missing_mass", "monofact_rate"]
+__all__ = [
+    "zipf_probs",
+    "expected_monofact_rate",
+    "expected_missing_mass",
+    "monofact_rate",
+    "binned_miscalibration",
+    "kv_slack",
+    "kv_lower_bound",
+]
 
 
 def zipf_probs(*, n_facts: int, exponent: float) -> np.ndarray:
@@ -65,4 +73,60 @@ register_formula(
     ],
     source="Good 1953; Kalai & Vempala 2024, Thm 1 (monofact rate)",
     summary="E[N1/n] = Σ p_i (1 − p_i)^(n−1) under a Zipf law: the Good–Turing missing-mass estimate",
+)
+
+
+# ---------------------------------------------------------------------------------------------
+def binned_miscalibration(g: np.ndarray, p: np.ndarray, bins: int) -> float:
+    """Mis_b(g, p) of Kalai & Vempala 2024 (§4, "miscalibration"), shapes ``g, p: (Y,)``.
+
+    The facts y are sorted by the model's probability g(y) and cut into ``bins`` groups B of equal
+    g-mass (consecutive in g, so the groups are g-quantile bins); Mis_b is the total-variation
+    distance between g and its p-recalibration, ½ Σ_B |p(B) − g(B)|.  0 for a calibrated g.
+    """
+    if bins < 1:
+        raise ValueError(f"bins = {bins!r}: must be >= 1")
+    g = np.asarray(g, dtype=float)
+    p = np.asarray(p, dtype=float)
+    order = np.argsort(g, kind="stable")
+    cg = np.cumsum(g[order]) / g.sum()
+    which = np.minimum((cg * bins - 1e-12).astype(int), bins - 1)
+    which = np.maximum(which, 0)
+    gb = np.bincount(which, weights=g[order] / g.sum(), minlength=bins)
+    pb = np.bincount(which, weights=p[order] / p.sum(), minlength=bins)
+    return float(0.5 * np.abs(pb - gb).sum())
+
+
+def kv_slack(n: int, delta: float) -> float:
+    """The concentration term sqrt(6 ln(6/δ)/n) of Kalai & Vempala 2024, Thm 1 (probability ≥ 1 − δ
+    over a corpus of n documents)."""
+    if n < 1:
+        raise ValueError(f"n = {n!r}: must be >= 1")
+    if not 0.0 < delta < 1.0:
+        raise ValueError(f"delta = {delta!r}: must be in (0, 1)")
+    return float(np.sqrt(6.0 * np.log(6.0 / delta) / n))
+
+
+def kv_lower_bound(monofact: float, miscalibration: float, n: int, delta: float) -> float:
+    """Kalai & Vempala 2024, Thm 1: hallucination rate ≥ N₁/n − Mis_b − sqrt(6 ln(6/δ)/n).
+
+    The theorem's further sparsity term (≥ 0, small when few of the plausible facts are true) is
+    left out, which makes this bound larger, i.e. harder to satisfy.
+    """
+    return float(monofact - miscalibration - kv_slack(n, delta))
+
+
+register_formula(
+    "kv-hallucination-bound",
+    lambda *, monofact, miscalibration, n, delta: TheoryValue(
+        kv_lower_bound(monofact, miscalibration, n, delta)
+    ),
+    params=[
+        Param("monofact", float, None, 0.0, 1.0, "Good–Turing monofact rate N1/n"),
+        Param("miscalibration", float, None, 0.0, 1.0, "binned miscalibration Mis_b(g, p)"),
+        Param("n", int, None, 1, 10**12, "corpus size n"),
+        Param("delta", float, 0.05, 1e-12, 0.999999, "failure probability δ"),
+    ],
+    source="Kalai & Vempala 2024 (STOC), Thm 1",
+    summary="lower bound on a calibrated LM's hallucination rate: N1/n − Mis_b − sqrt(6 ln(6/δ)/n)",
 )
