@@ -64,6 +64,11 @@ def test_checks_fail_on_a_constructed_table() -> None:
     assert s == dict.fromkeys(KEYS, "fails")
 
 
+def test_bound_check_is_not_applicable_when_the_bound_is_negative_everywhere() -> None:
+    s = _status(_table([0.01, 0.01, 0.01], [-0.3, -0.2, -0.1], [0.3, 0.2, 0.1], 0.8))
+    assert s["bound"] == s["bound-gt"] == "n/a"
+
+
 @pytest.mark.parametrize(
     "field,value",
     [

@@ -28,7 +28,15 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field, model_validator
 
-from fmtheory.checks import bound_check, ci_row, exact_row, inconclusive, trend_check
+from fmtheory.checks import (
+    Z95,
+    bound_check,
+    ci_row,
+    exact_row,
+    inconclusive,
+    not_applicable,
+    trend_check,
+)
 from fmtheory.contract import (
     Chapter,
     Check,
@@ -320,12 +328,19 @@ def checks(table: pd.DataFrame, config: Config) -> list[Check]:
             out.append(inconclusive(claim, SOURCE, "claim", "no hallucination rows in the table"))
             continue
         m = hall.merge(bound, on="n", suffixes=("", "_b"))
+        m = m[m.value_b + Z95 * m.se_b > 0].reset_index(drop=True)
+        if m.empty:
+            out.append(not_applicable(claim, SOURCE, "claim",
+                                      "the bound is ≤ 0 at every corpus size (its 95% interval "
+                                      "included): vacuous, so nothing can fail"))  # fmt: skip
+            continue
         se = np.sqrt(m.se**2 + m.se_b**2)
         i = int(np.argmin((m.value - m.value_b) / np.maximum(se, 1e-12)))
         row = m.iloc[i]
         out.append(bound_check(claim, SOURCE, "claim", value=row.value - row.value_b,
                                value_se=float(se.iloc[i]), bound=0.0, below=False,
-                               where=f"value = g(H) − bound at the worst n = {int(row.n)}"))  # fmt: skip
+                               where=f"value = g(H) − bound at the worst n = {int(row.n)} of the "
+                                     f"{len(m)} where the bound can be positive"))  # fmt: skip
     hall = _sel(table, "lm", "hallucination")
     mf = _sel(table, "lm", "monofact")
     gt = _sel(table, "good-turing", "hallucination")
