@@ -179,11 +179,13 @@ def tiny_runs():
     return e.run(cfg), e.run(cfg)
 
 
+@pytest.mark.slow
 def test_tiny_is_deterministic(tiny_runs):
     a, b = tiny_runs
     pd.testing.assert_frame_equal(a.table, b.table)
 
 
+@pytest.mark.slow
 def test_tiny_attack_rate_rises_with_k(tiny_runs):
     t = tiny_runs[0].table
     att = t[(t.method == "attack") & (t.metric == "success")].sort_values("k")
