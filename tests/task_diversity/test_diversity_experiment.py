@@ -212,3 +212,17 @@ def test_tiny_run_end_to_end_and_deterministic():
     again = run(cfg).table
     pd.testing.assert_frame_equal(t, again)
     assert "softmax attention" in get_experiment("task-diversity").model_label(cfg)
+
+
+def test_growth_figure_and_headline_from_the_table():
+    from fmtheory.experiments.task_diversity import figures, headline
+
+    table = _growth_table(1.75)
+    figs = figures(table)
+    assert set(figs) >= {"distance_vs_m", "error_fresh_tasks", "m_star_vs_d"}
+    h = headline(table, CFG)
+    assert h["log2_m_star_extrapolated_d8"] == pytest.approx(11.7, abs=0.01)
+    assert h["gate_ratio_to_ridge"] == pytest.approx(1.05)
+    import matplotlib.pyplot as plt
+
+    plt.close("all")

@@ -637,42 +637,50 @@ def checks(table: pd.DataFrame, config: Config) -> list[Check]:
 
 # ---------------------------------------------------------------------------------------------
 def figures(table: pd.DataFrame) -> dict[str, Any]:
-    """Drawn from the table alone: distances vs M; errors vs M on fresh and on pool tasks."""
+    """Drawn from the table alone: distances vs M (one panel per dimension); errors vs M on fresh
+    and on pool tasks (the largest dimension); M* against d with the fit and the paper's d = 8."""
     import matplotlib.pyplot as plt
 
+    table = _with_dim(table, -1)
+    dist = table[(table["method"] == "transformer") & (table["metric"] == "dist_to_ridge")]
+    dims = sorted(int(d) for d in dist["dim"].dropna().unique())
     out: dict[str, Any] = {}
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    for metric, style in (("dist_to_dmmse", dict(color="tab:orange", marker="o")),
-                          ("dist_to_ridge", dict(color="tab:blue", marker="s"))):  # fmt: skip
-        df = table[(table["method"] == "transformer") & (table["metric"] == metric)
-                   & (table["tasks"] == "fresh")]  # fmt: skip
-        g = df.groupby("n_tasks")["value"].agg(["mean", "min", "max"]).sort_index()
-        ax.plot(g.index, g["mean"], label=f"transformer {metric.replace('_', ' ')}", **style)
-        ax.fill_between(g.index, g["min"], g["max"], alpha=0.15, color=style["color"])
-    dd = table[(table["method"] == "dmmse") & (table["metric"] == "dist_to_ridge")
-               & (table["tasks"] == "fresh")].groupby("n_tasks")["value"].mean()  # fmt: skip
-    if len(dd):
-        ax.plot(dd.index, dd.values, color="grey", ls="--", label="dMMSE to ridge")
-    agg = table[(table["metric"] == "transition_log2_m") & (table["seed"] < 0)]
-    if len(agg) and np.isfinite(agg["value"].iloc[0]):
-        a = agg.iloc[0]
-        ax.axvline(2 ** a["value"], color="black", ls=":", label="M* (mean)")
-        if np.isfinite(a["ci_low"]):  # the interval, clipped to the swept range
-            lo_m, hi_m = table["n_tasks"].min(), table["n_tasks"].max()
-            ax.axvspan(max(2 ** a["ci_low"], lo_m), min(2 ** a["ci_high"], hi_m), color="black",
-                       alpha=0.08, label="95% CI of M* (clipped to the sweep)")  # fmt: skip
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    ax.set_xlabel("number of pretraining tasks M")
-    ax.set_ylabel("squared distance / d (fresh tasks)")
-    ax.set_title("Which estimator does the transformer follow? (band: range over replicates)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    fig, axes = plt.subplots(1, max(1, len(dims)), figsize=(4.2 * max(1, len(dims)) + 1, 4.2),
+                             squeeze=False)  # fmt: skip
+    for ax, d in zip(axes[0], dims, strict=False):
+        td = table[table["dim"] == d]
+        for metric, style in (("dist_to_dmmse", dict(color="tab:orange", marker="o")),
+                              ("dist_to_ridge", dict(color="tab:blue", marker="s"))):  # fmt: skip
+            df = td[(td["method"] == "transformer") & (td["metric"] == metric)
+                    & (td["tasks"] == "fresh")]  # fmt: skip
+            g = df.groupby("n_tasks")["value"].agg(["mean", "min", "max"]).sort_index()
+            ax.plot(g.index, g["mean"], label=f"transformer {metric.replace('_', ' ')}", **style)
+            ax.fill_between(g.index, g["min"], g["max"], alpha=0.15, color=style["color"])
+        dd = td[(td["method"] == "dmmse") & (td["metric"] == "dist_to_ridge")
+                & (td["tasks"] == "fresh")].groupby("n_tasks")["value"].mean()  # fmt: skip
+        if len(dd):
+            ax.plot(dd.index, dd.values, color="grey", ls="--", label="dMMSE to ridge")
+        agg = td[(td["metric"] == "transition_log2_m") & (td["seed"] < 0)]
+        if len(agg) and np.isfinite(agg["value"].iloc[0]):
+            a = agg.iloc[0]
+            ax.axvline(2 ** a["value"], color="black", ls=":", label="M* (mean)")
+            if np.isfinite(a["ci_low"]):  # the interval, clipped to the swept range
+                lo_m, hi_m = td["n_tasks"].min(), td["n_tasks"].max()
+                ax.axvspan(max(2 ** a["ci_low"], lo_m), min(2 ** a["ci_high"], hi_m),
+                           color="black", alpha=0.08, label="95% CI of M* (clipped)")  # fmt: skip
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("number of pretraining tasks M")
+        ax.set_ylabel("squared distance / d (fresh tasks)")
+        ax.set_title(f"d = {d}: which estimator? (band: replicates)", fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
     fig.tight_layout()
     out["distance_vs_m"] = fig
+    top = table[table["dim"] == (dims[-1] if dims else -1)]
     for tasks in ("fresh", "pool"):
         fig, ax = plt.subplots(figsize=(7, 4.2))
-        df = table[(table["metric"] == "normalized_mse") & (table["tasks"] == tasks)]
+        df = top[(top["metric"] == "normalized_mse") & (top["tasks"] == tasks)]
         for method, g in df.groupby("method", sort=False):
             if str(method).startswith("theory: ridge"):
                 ax.axhline(g["value"].mean(), color="tab:blue", ls=":", label=str(method))
@@ -683,24 +691,56 @@ def figures(table: pd.DataFrame) -> dict[str, Any]:
         ax.set_xscale("log", base=2)
         ax.set_xlabel("number of pretraining tasks M")
         ax.set_ylabel("squared error / d (mean over context)")
-        ax.set_title(f"Error on {tasks} tasks")
+        ax.set_title(f"Error on {tasks} tasks (d = {dims[-1] if dims else '?'})")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
         fig.tight_layout()
         out[f"error_{tasks}_tasks"] = fig
+    tr = table[(table["metric"] == "transition_log2_m") & (table["seed"] >= 0)]
+    ex = table[table["metric"] == "extrapolated_log2_m"]
+    if tr["dim"].nunique() >= 2 and len(ex):
+        fig, ax = plt.subplots(figsize=(6, 4.2))
+        ax.plot(tr["dim"], tr["value"], "o", color="tab:blue", alpha=0.6, label="M* per replicate")
+        sl = table[table["metric"] == "growth_slope"].iloc[0]
+        e = ex.iloc[0]
+        xs = np.linspace(tr["dim"].min(), PAPER_DIM, 50)
+        icpt = e["value"] - sl["value"] * PAPER_DIM
+        ax.plot(xs, icpt + sl["value"] * xs, color="tab:blue", ls="--", label="fit, linear in d")
+        ax.errorbar([PAPER_DIM], [e["value"]], yerr=[[e["value"] - e["ci_low"]],
+                    [e["ci_high"] - e["value"]]], fmt="s", color="tab:blue", capsize=4,
+                    label="extrapolated to d = 8 (95% CI)")  # fmt: skip
+        for (name, (lo, hi)), c in zip(PAPER_LOG2_M.items(), ("tab:red", "tab:purple"),
+                                       strict=True):  # fmt: skip
+            ax.plot([PAPER_DIM + 0.15] * 2, [lo, hi], color=c, lw=4, label=f"paper, {name}")
+        ax.set_xlabel("dimension d")
+        ax.set_ylabel("log2 M*")
+        ax.set_title("Task-diversity threshold against d")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        out["m_star_vs_d"] = fig
     return out
 
 
 def headline(table: pd.DataFrame, config: Config | None = None) -> dict[str, float]:
-    """log2 M* (mean over replicates) and the transformer's fresh-task error at the largest M."""
-    agg = table[(table["metric"] == "transition_log2_m") & (table["seed"] < 0)]
-    ms = sorted(table["n_tasks"].dropna().unique())
+    """At the largest dimension: log2 M* (mean over replicates), the transformer's fresh-task error
+    at the largest M and its ratio to ridge's (the training gate); log2 M* extrapolated to d = 8
+    (NaN with one dimension)."""
+    table = _with_dim(table, config.task.dim if config is not None else -1)
+    dist = table[(table["method"] == "transformer") & (table["metric"] == "dist_to_ridge")]
+    dims = sorted(dist["dim"].dropna().unique())
+    top = table[table["dim"] == (dims[-1] if dims else -1)]
+    agg = top[(top["metric"] == "transition_log2_m") & (top["seed"] < 0)]
+    ms = sorted(top["n_tasks"].dropna().unique())
     hi = ms[-1] if ms else math.nan
-    err = table[(table["method"] == "transformer") & (table["metric"] == "normalized_mse")
-                & (table["tasks"] == "fresh") & (table["n_tasks"] == hi)]["value"].mean()  # fmt: skip
+    err, _ = _fresh_err(top, "transformer", hi)
+    ridge, _ = _fresh_err(top, "ridge", hi)
+    ex = table[table["metric"] == "extrapolated_log2_m"]
     return {
         "log2_m_star": float(agg["value"].iloc[0]) if len(agg) else math.nan,
-        "transformer_fresh_err_at_max_m": float(err),
+        "transformer_fresh_err_at_max_m": err,
+        "gate_ratio_to_ridge": err / ridge if ridge > 0 else math.nan,
+        "log2_m_star_extrapolated_d8": float(ex["value"].iloc[0]) if len(ex) else math.nan,
     }
 
 
@@ -761,5 +801,5 @@ EXPERIMENT = register_experiment(
 )
 
 __all__ = ["Config", "run", "train_on_pool", "evaluate_one", "theory_one", "transition_log2",
-           "transition_rows", "checks", "figures", "headline", "label", "EXPERIMENT",
+           "transition_rows", "growth_fit", "growth_rows", "checks", "figures", "headline", "label", "EXPERIMENT",
            "ConfigError"]  # fmt: skip
