@@ -23,7 +23,9 @@ def test_recovers_planted_curve_and_covers_the_truth():
     f = fit_asymptote(x, truth["a"] + truth["b"] * x ** -truth["c"])
     assert f.asymptote == pytest.approx(truth["a"], rel=1e-6)
     assert f.rate == pytest.approx(truth["c"], rel=1e-5)
-    assert f.predict(x[:2]) == pytest.approx(truth["a"] + truth["b"] * x[:2] ** -truth["c"], rel=1e-6)
+    assert f.predict(x[:2]) == pytest.approx(
+        truth["a"] + truth["b"] * x[:2] ** -truth["c"], rel=1e-6
+    )
 
 
 def test_needs_four_points():

@@ -62,7 +62,10 @@ def test_transformer_beats_averaging_at_2d(tiny_run):
     table = pd.read_parquet(Path(out["run_dir"]) / "results.parquet")
     k = 2 * 3  # 2d for the tiny preset's d = 3
     err = table[(table.metric == "normalized_mse") & (table.n_context == k)].set_index("method")
-    assert err.loc["GPT 2L×2H×32, linear attention, carry layout", "ci_high"] < err.loc["averaging", "ci_low"]
+    assert (
+        err.loc["GPT 2L×2H×32, linear attention, carry layout", "ci_high"]
+        < err.loc["averaging", "ci_low"]
+    )
 
 
 def test_identical_config_is_cached(tiny_run, capsys):

@@ -77,9 +77,7 @@ def rise_points(x: np.ndarray, v: np.ndarray) -> tuple[float, float, float]:
     return x10, x90, x90 - x10
 
 
-def rise_fraction(
-    x: np.ndarray, token: np.ndarray, exact: np.ndarray
-) -> tuple[float, float, bool]:
+def rise_fraction(x: np.ndarray, token: np.ndarray, exact: np.ndarray) -> tuple[float, float, bool]:
     """(x10, f, resolved): the point x10 where exact match has made 10% of its rise, the fraction f
     of its own rise that per-token accuracy has made there (NaNs when either metric does not rise),
     and whether the grid resolves it: False when x10 falls strictly inside the first interval
