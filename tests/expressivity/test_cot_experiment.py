@@ -95,6 +95,11 @@ def test_check3_holds_and_fails() -> None:
     assert _by_claim(ch, "grows with depth").status == "fails"  # not bounded at fixed depth
 
 
+def test_p_not_prime_message() -> None:
+    with pytest.raises(ConfigError, match="p = 9: p not prime"):
+        EXP.make_config("quick", {"p": 9})
+
+
 @pytest.mark.parametrize(
     ("override", "field"),
     [
@@ -103,6 +108,8 @@ def test_check3_holds_and_fails() -> None:
         ({"tasks": [{"task": "sorting", "formats": ["answer"]}]}, "tasks"),
         ({"tasks": [{"task": "majority", "formats": ["cot"]}]}, "tasks"),
         ({"model.n_head": 5}, "model"),
+        ({"p": 9}, "p"),
+        ({"tasks": [{"task": "arith", "formats": ["cot"], "ns": [0]}]}, "tasks"),
     ],
 )
 def test_bad_input(override, field) -> None:
