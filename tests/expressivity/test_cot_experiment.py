@@ -134,3 +134,12 @@ def test_cot_beats_answer_only_on_parity_n8(tiny_result) -> None:
 def test_tiny_deterministic(tiny_result) -> None:
     again = EXP.run(EXP.make_config("tiny"), RunContext())
     pd.testing.assert_frame_equal(tiny_result.table, again.table)
+
+
+@pytest.mark.slow
+def test_tiny_arith_cot_beats_answer_only() -> None:
+    cfg = EXP.make_config("tiny-arith")
+    t = EXP.run(cfg, RunContext()).table
+    acc = t[t.metric == "accuracy"].set_index("method").value
+    assert acc["arith/cot"] >= 0.9
+    assert acc["arith/answer"] < acc["arith/cot"] - 0.3
