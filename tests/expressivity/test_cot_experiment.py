@@ -95,6 +95,11 @@ def test_check3_holds_and_fails() -> None:
     assert _by_claim(ch, "grows with depth").status == "fails"  # not bounded at fixed depth
 
 
+def test_p_not_prime_message() -> None:
+    with pytest.raises(ConfigError, match="p = 9: p not prime"):
+        EXP.make_config("quick", {"p": 9})
+
+
 @pytest.mark.parametrize(
     ("override", "field"),
     [
@@ -103,6 +108,8 @@ def test_check3_holds_and_fails() -> None:
         ({"tasks": [{"task": "sorting", "formats": ["answer"]}]}, "tasks"),
         ({"tasks": [{"task": "majority", "formats": ["cot"]}]}, "tasks"),
         ({"model.n_head": 5}, "model"),
+        ({"p": 9}, "p"),
+        ({"tasks": [{"task": "arith", "formats": ["cot"], "ns": [0]}]}, "tasks"),
     ],
 )
 def test_bad_input(override, field) -> None:
@@ -127,3 +134,12 @@ def test_cot_beats_answer_only_on_parity_n8(tiny_result) -> None:
 def test_tiny_deterministic(tiny_result) -> None:
     again = EXP.run(EXP.make_config("tiny"), RunContext())
     pd.testing.assert_frame_equal(tiny_result.table, again.table)
+
+
+@pytest.mark.slow
+def test_tiny_arith_cot_beats_answer_only() -> None:
+    cfg = EXP.make_config("tiny-arith")
+    t = EXP.run(cfg, RunContext()).table
+    acc = t[t.metric == "accuracy"].set_index("method").value
+    assert acc["arith/cot"] >= 0.9
+    assert acc["arith/answer"] < acc["arith/cot"] - 0.3

@@ -46,8 +46,13 @@ L_CHECK = 2  # the depth of checks 1, 2
 class TaskRun(Section):
     """One task and the formats it is trained in."""
 
-    task: Literal["parity", "s5", "majority"] = Field(description="task name (tasks/cot.py)")
+    task: Literal["parity", "s5", "s5full", "arith", "majority"] = Field(
+        description="task name (tasks/cot.py)"
+    )
     formats: list[Literal["answer", "cot"]] = Field(min_length=1, description="answer and/or cot")
+    ns: list[Annotated[int, Field(ge=1, le=256)]] | None = Field(
+        None, min_length=1, description="this task's n values (each ≥ 1); default Config.ns"
+    )
 
     @model_validator(mode="after")
     def _has_cot(self) -> TaskRun:
@@ -87,6 +92,13 @@ class Config(ExperimentConfig):
     eval_size: int = Field(1024, ge=16, le=100_000, description="held-out sequences per cell")
     eval_every: int = Field(250, ge=1, description="steps between accuracy-curve evaluations")
     curve_size: int = Field(256, ge=16, le=10_000, description="sequences per curve point")
+    p: int = Field(7, ge=2, le=97, description="modulus of the arith task (a prime ≤ 97)")
+
+    @model_validator(mode="after")
+    def _prime(self) -> Config:
+        if not tasks.is_prime(self.p):
+            raise ValueError(f"p = {self.p}: p not prime (allowed: a prime between 2 and 97)")
+        return self
 
 
 def label(config: Config) -> str:
@@ -112,9 +124,11 @@ def token_losses(model: torch.nn.Module, ids: torch.Tensor, n_prompt: int) -> to
 
 
 @torch.no_grad()
-def greedy_correct(model: torch.nn.Module, batch: tasks.CotBatch, task: str, n: int, cot: bool):
+def greedy_correct(
+    model: torch.nn.Module, batch: tasks.CotBatch, task: str, n: int, cot: bool, p: int = 7
+) -> torch.Tensor:
     """Per-sequence 0/1 correctness of the greedily decoded final answer: ``(batch,)``."""
-    fmt = tasks.task_format(task, n, cot=cot)
+    fmt = tasks.task_format(task, n, cot=cot, p=p)
     was = model.training
     model.eval()
     ids = batch.ids[:, : fmt.n_prompt].clone()
@@ -122,27 +136,28 @@ def greedy_correct(model: torch.nn.Module, batch: tasks.CotBatch, task: str, n: 
         nxt = model(ids)[:, -1].argmax(-1)
         ids = torch.cat([ids, nxt[:, None]], dim=1)
     model.train(was)
-    return (tasks.decode_answer(task, n, ids, cot=cot) == batch.answer).float()
+    return (tasks.decode_answer(task, n, ids, cot=cot, p=p) == batch.answer).float()
 
 
 def _cell(task: str, fmt_name: str, n: int, depth: int, config: Config, ctx: RunContext):
     from fmtheory.train.fit import fit, make_generator, seeded
 
     cot = fmt_name == "cot"
-    fmt = tasks.task_format(task, n, cot=cot)
+    p = config.p
+    fmt = tasks.task_format(task, n, cot=cot, p=p)
     method = f"{task}/{fmt_name}"
     key = dict(n=n, depth=depth)
     rows: list[dict] = []
     model = seeded(lambda: _model(fmt, depth, config), config.seed + 7919 * depth + n)
     curve_gen = make_generator(config.seed + 1, ctx.device)
-    curve_batch = tasks.sample(task, n, config.curve_size, cot=cot, generator=curve_gen)
+    curve_batch = tasks.sample(task, n, config.curve_size, cot=cot, generator=curve_gen, p=p)
     every = config.eval_every
 
     def loss_fn(m: torch.nn.Module, step: int, g: torch.Generator) -> torch.Tensor:
-        b = tasks.sample(task, n, config.train.batch_size, cot=cot, generator=g)
+        b = tasks.sample(task, n, config.train.batch_size, cot=cot, generator=g, p=p)
         per = token_losses(m, b.ids, fmt.n_prompt)
         if step % every == 0:
-            acc = greedy_correct(m, curve_batch, task, n, cot)
+            acc = greedy_correct(m, curve_batch, task, n, cot, p)
             rows.append(ci_row(method, "accuracy_curve", acc, seed=config.seed, step=step, **key))
             if cot:
                 for i, v in enumerate(per.detach().mean(0).tolist()):
@@ -152,12 +167,12 @@ def _cell(task: str, fmt_name: str, n: int, depth: int, config: Config, ctx: Run
 
     res = fit(model, loss_fn, config.train, seed=config.seed + 31 * n + depth, ctx=ctx,
               name=f"{task}-{fmt_name}-n{n}-L{depth}")  # fmt: skip
-    ev = tasks.sample(task, n, config.eval_size, cot=cot,
+    ev = tasks.sample(task, n, config.eval_size, cot=cot, p=p,
                       generator=make_generator(config.seed + 2, ctx.device))  # fmt: skip
-    acc = greedy_correct(model, ev, task, n, cot)
+    acc = greedy_correct(model, ev, task, n, cot, p)
     rows.append(ci_row(method, "accuracy", acc, seed=config.seed, step=res.steps, **key))
     rows.append(ci_row(method, "accuracy_curve", acc, seed=config.seed, step=res.steps, **key))
-    rows.append(exact_row(method, "trace_length", fmt.n_target, seed=config.seed, **key))
+    rows.append(exact_row(method, "trace_length", fmt.n_steps, seed=config.seed, **key))
     return rows
 
 
@@ -168,11 +183,11 @@ def run(config: Config, ctx: RunContext | None = None) -> Result:
     ctx = ctx or RunContext()
     rows: list[dict] = []
     for tr in config.tasks:
-        for n in config.ns:
-            chance = tasks.chance_level(tr.task, n)
-            lab = tasks.sample(tr.task, n, config.eval_size, cot=False,
+        for n in tr.ns or config.ns:
+            chance = tasks.chance_level(tr.task, n, config.p)
+            lab = tasks.sample(tr.task, n, config.eval_size, cot=False, p=config.p,
                                generator=make_generator(config.seed + 3))  # fmt: skip
-            mode = 0  # the most frequent class of every task (ties of majority go to 0)
+            mode = tasks.mode_class(tr.task, n, config.p)
             rows.append(exact_row(tr.task, "chance", chance, seed=config.seed, n=n))
             rows.append(ci_row(tr.task, "label_rate", (lab.answer == mode).float(),
                                seed=config.seed, n=n))  # fmt: skip
@@ -261,6 +276,8 @@ def _check3(table: pd.DataFrame, config: Config) -> list[Check]:
     c_a = "Without CoT, the largest n solved (≥ 90%) on S5 grows with depth and is bounded at fixed depth"
     c_b = f"With CoT, accuracy does not fall by more than {COT_DROP} from the smallest to largest n"
     ns, ds = sorted(config.ns), sorted(config.depths)
+    s5_ns = next((t.ns for t in config.tasks if t.task == "s5" and t.ns), None)
+    ns = sorted(s5_ns) if s5_ns else ns
     if len(ns) < 3 or len(ds) < 2:
         why = f"needs ≥ 3 values of n and ≥ 2 depths; this config has ns={ns}, depths={ds}"
         return [not_applicable(c_a, src, "claim", why), not_applicable(c_b, src, "claim", why)]
@@ -281,9 +298,13 @@ def _check3(table: pd.DataFrame, config: Config) -> list[Check]:
         out.append(not_applicable(c_b, src, "claim", "no CoT cells"))
         return out
     worst: tuple[float, float, str] | None = None
+    acc_rows = table[table.metric == "accuracy"]
     for m in cot_methods:
+        m_ns = sorted(acc_rows[acc_rows.method == m].n.unique())
+        if len(m_ns) < 2:
+            continue
         for d in ds:
-            lo, hi = _acc(table, m, ns[0], d), _acc(table, m, ns[-1], d)
+            lo, hi = _acc(table, m, m_ns[0], d), _acc(table, m, m_ns[-1], d)
             if lo is None or hi is None:
                 continue
             drop = (lo[0] - hi[0], float(np.hypot(lo[1], hi[1])), f"{m}, L={d}")
@@ -316,7 +337,7 @@ def _check5(table: pd.DataFrame) -> list[Check]:
         if lr.empty:
             continue
         out.append(z_check(f"Sampled answer rate of {r.method} at n={int(r.n)} = exact chance",
-                           "exact (1/2, 1/5, binomial)", "sanity", measured=float(lr.value.iloc[0]),
+                           "exact (1/2, 1/5, 1/120, binomial, arith law)", "sanity", measured=float(lr.value.iloc[0]),
                            measured_se=float(lr.se.iloc[0]), predicted=float(r.value), z=CHANCE_Z))  # fmt: skip
     return out
 
