@@ -50,6 +50,7 @@ from fmtheory.contract import (
     Section,
     register_experiment,
 )
+from fmtheory.experiments._privacy_icl import ICLPrivacySection, icl_checks, icl_figures, icl_rows
 from fmtheory.probes.memorization import (
     knn_label_disagreement,
     memorization_scores,
@@ -127,6 +128,7 @@ class Config(ExperimentConfig):
     train: TrainSection = TrainSection(steps=600, batch_size=64, lr=0.05, warmup_steps=0,
                                        schedule="constant", grad_clip=None,
                                        checkpoint_every=10**6)  # fmt: skip
+    icl: ICLPrivacySection | None = None  # the ICL transformer under DP-SGD (_privacy_icl.py)
 
 
 def load_digits_split(seed: int) -> tuple[torch.Tensor, ...]:
@@ -302,6 +304,7 @@ def run(config: Config, ctx: RunContext | None = None) -> Result:
                                   advantage_bound(epsilon=info["eps_rdp"], delta=config.dp.delta),
                                   **c))  # fmt: skip
     rows += memorization_rows(config, x_in, y_in, x_out, y_out, ctx)
+    rows += icl_rows(config.icl, seed, config.dp.delta, ctx)
     table = pd.DataFrame(rows)
     return Result(table=table, checks=checks(table, config), figures=figures(table))
 
@@ -428,6 +431,7 @@ def checks(table: pd.DataFrame, config: Config) -> list[Check]:
                          SRC_ACC, "theory", 0.0, rel, f"max relative difference ≤ {ACC_RTOL:g}",
                          "holds" if rel <= ACC_RTOL else "fails"))  # fmt: skip
     out += memorization_checks(table, config)
+    out += icl_checks(table, config.icl)
     return out
 
 
@@ -509,6 +513,7 @@ def figures(table: pd.DataFrame) -> dict[str, Any]:
         ax.set_title("memorization by subsampling (Feldman & Zhang 2020)")
         ax.legend(fontsize=8)
         figs["memorization"] = fig
+    figs.update(icl_figures(table))
     return figs
 
 
