@@ -54,7 +54,9 @@ class TaskRun(Section):
         None, min_length=1, description="this task's n values (each ≥ 1); default Config.ns"
     )
     depths: list[Annotated[int, Field(ge=1, le=12)]] | None = Field(
-        None, min_length=1, description="this task's depths L (each ≥ 1, ≤ 12); default Config.depths"
+        None,
+        min_length=1,
+        description="this task's depths L (each ≥ 1, ≤ 12); default Config.depths",
     )
 
     @model_validator(mode="after")
