@@ -5,7 +5,9 @@ batch 128, ``STEPS`` AdamW steps, in the answer-only and the CoT format.  ``valu
 tokens per second through ``fmtheory.train.fit`` (warm-up, grad clipping, non-finite guard);
 ``reference`` is the same model, sampler and loss in a bare PyTorch eager loop
 (``AdamW.zero_grad / backward / step``), timed in the same run.  ``ratio = value / reference``
-(1 = no overhead from the training entry point).  Measured under load on a shared machine.
+(1 = no overhead from the training entry point).  Both are timed in CPU seconds of this process
+(``time.process_time``) at one torch thread, after a few untimed warm-up steps, so that other jobs
+on a shared machine and the first call's one-off costs do not enter the ratio.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from fmtheory.experiments.cot import Config, _model, token_losses
 from fmtheory.tasks import cot as tasks
 from fmtheory.train.fit import fit, make_generator, seeded
 
-N, DEPTH, BATCH, STEPS = 16, 2, 128, 60
+N, DEPTH, BATCH, STEPS, WARMUP = 16, 2, 128, 60, 5
 
 
 def _config() -> Config:
@@ -41,21 +43,29 @@ def _throughput(cot: bool) -> dict[str, Any]:
         b = tasks.sample("s5", N, BATCH, cot=cot, generator=g)
         return token_losses(m, b.ids, fmt.n_prompt).mean()
 
-    model = seeded(lambda: _model(fmt, DEPTH, cfg), 0)
-    t0 = time.perf_counter()
-    fit(model, loss_fn, cfg.train, seed=0, ctx=RunContext(), name="bench")
-    t_fit = time.perf_counter() - t0
+    def eager(steps: int) -> float:
+        model = seeded(lambda: _model(fmt, DEPTH, cfg), 0)
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.0)
+        g = make_generator(0)
+        t0 = time.process_time()
+        for step in range(steps):
+            loss = loss_fn(model, step, g)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        return time.process_time() - t0
 
-    model = seeded(lambda: _model(fmt, DEPTH, cfg), 0)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.0)
-    g = make_generator(0)
-    t0 = time.perf_counter()
-    for step in range(STEPS):
-        loss = loss_fn(model, step, g)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    t_eager = time.perf_counter() - t0
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        eager(WARMUP)
+        model = seeded(lambda: _model(fmt, DEPTH, cfg), 0)
+        t0 = time.process_time()
+        fit(model, loss_fn, cfg.train, seed=0, ctx=RunContext(), name="bench")
+        t_fit = time.process_time() - t0
+        t_eager = eager(STEPS)
+    finally:
+        torch.set_num_threads(threads)
     name = f"cot-train-{'cot' if cot else 'answer'}"
     return {
         "name": name,
@@ -65,6 +75,7 @@ def _throughput(cot: bool) -> dict[str, Any]:
         "ratio": t_eager / t_fit,
         "case": f"s5 n={N}, GPT {DEPTH}L×4H×64, batch {BATCH}, {STEPS} steps, seq {fmt.length}",
         "reference_method": "plain PyTorch eager AdamW loop, same model/sampler/loss",
+        "clock": "CPU seconds of the process (time.process_time), one torch thread",
     }
 
 

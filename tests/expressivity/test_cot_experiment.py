@@ -110,6 +110,7 @@ def test_p_not_prime_message() -> None:
         ({"model.n_head": 5}, "model"),
         ({"p": 9}, "p"),
         ({"tasks": [{"task": "arith", "formats": ["cot"], "ns": [0]}]}, "tasks"),
+        ({"tasks": [{"task": "s5", "formats": ["answer"], "depths": [0]}]}, "tasks"),
     ],
 )
 def test_bad_input(override, field) -> None:
@@ -143,3 +144,50 @@ def test_tiny_arith_cot_beats_answer_only() -> None:
     acc = t[t.metric == "accuracy"].set_index("method").value
     assert acc["arith/cot"] >= 0.9
     assert acc["arith/answer"] < acc["arith/cot"] - 0.3
+
+
+def _deep_table(nstar_by_depth, cot_small=1.0, cot_large=1.0):
+    rows = []
+    for d, nstar in nstar_by_depth.items():
+        for n in (1, 2, 4, 8, 16, 32):
+            rows.append(
+                _row("s5/answer", "accuracy", 0.99 if n <= nstar else 0.2, 0.01, n=n, depth=d)
+            )
+    rows.append(_row("s5/cot", "accuracy", cot_small, 0.005, n=2, depth=2))
+    rows.append(_row("s5/cot", "accuracy", cot_large, 0.005, n=32, depth=2))
+    return pd.DataFrame(rows)
+
+
+def test_check3_reads_per_task_depths() -> None:
+    cfg = EXP.make_config("paper-deep")
+    assert cot._depths(cfg) == [1, 2, 4, 6]
+    ch = cot.checks(_deep_table({1: 1, 2: 2, 4: 8, 6: 16}), cfg)
+    c = _by_claim(ch, "grows with depth")
+    assert c.status == "holds" and "L=1: n*=1" in c.measured and "L=6: n*=16" in c.measured
+    assert _by_claim(ch, "does not fall").status == "holds"
+    ch = cot.checks(_deep_table({1: 1, 2: 1, 4: 1, 6: 1}, cot_large=0.8), cfg)
+    assert _by_claim(ch, "grows with depth").status == "fails"  # n* = 1 at every depth
+    c = _by_claim(ch, "does not fall")
+    assert c.status == "fails" and "s5/cot, L=2, n=2→32" in c.tolerance
+
+
+def test_per_task_depths_and_ns_train_each_cell_once() -> None:
+    cfg = EXP.make_config(
+        "tiny",
+        {
+            "tasks": [
+                {"task": "s5", "formats": ["answer"], "ns": [1, 2], "depths": [1]},
+                {"task": "s5", "formats": ["cot"], "ns": [2], "depths": [2]},
+            ],
+            "train.steps": 2,
+            "eval_size": 16,
+            "curve_size": 16,
+        },
+    )
+    t = EXP.run(cfg, RunContext()).table
+    acc = t[t.metric == "accuracy"]
+    assert sorted(zip(acc.method, acc.n, acc.depth, strict=True)) == [
+        ("s5/answer", 1, 1), ("s5/answer", 2, 1), ("s5/cot", 2, 2)
+    ]  # fmt: skip
+    chance = t[t.metric == "chance"]
+    assert sorted(chance.n) == [1, 2]  # one chance row per (task, n), not per task entry

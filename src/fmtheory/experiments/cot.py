@@ -53,6 +53,11 @@ class TaskRun(Section):
     ns: list[Annotated[int, Field(ge=1, le=256)]] | None = Field(
         None, min_length=1, description="this task's n values (each ≥ 1); default Config.ns"
     )
+    depths: list[Annotated[int, Field(ge=1, le=12)]] | None = Field(
+        None,
+        min_length=1,
+        description="this task's depths L (each ≥ 1, ≤ 12); default Config.depths",
+    )
 
     @model_validator(mode="after")
     def _has_cot(self) -> TaskRun:
@@ -101,9 +106,14 @@ class Config(ExperimentConfig):
         return self
 
 
+def _depths(config: Config) -> list[int]:
+    """Every depth trained by some task (per-task ``depths`` or ``Config.depths``), sorted."""
+    return sorted({d for t in config.tasks for d in (t.depths or config.depths)})
+
+
 def label(config: Config) -> str:
     m = config.model
-    ds = "/".join(str(d) for d in config.depths)
+    ds = "/".join(str(d) for d in _depths(config))
     return f"GPT {ds}L×{m.n_head}H×{m.n_embd}, softmax attention, token model"
 
 
@@ -182,17 +192,20 @@ def run(config: Config, ctx: RunContext | None = None) -> Result:
 
     ctx = ctx or RunContext()
     rows: list[dict] = []
+    seen: set[tuple[str, int]] = set()
     for tr in config.tasks:
         for n in tr.ns or config.ns:
-            chance = tasks.chance_level(tr.task, n, config.p)
-            lab = tasks.sample(tr.task, n, config.eval_size, cot=False, p=config.p,
-                               generator=make_generator(config.seed + 3))  # fmt: skip
-            mode = tasks.mode_class(tr.task, n, config.p)
-            rows.append(exact_row(tr.task, "chance", chance, seed=config.seed, n=n))
-            rows.append(ci_row(tr.task, "label_rate", (lab.answer == mode).float(),
-                               seed=config.seed, n=n))  # fmt: skip
+            if (tr.task, n) not in seen:
+                seen.add((tr.task, n))
+                chance = tasks.chance_level(tr.task, n, config.p)
+                lab = tasks.sample(tr.task, n, config.eval_size, cot=False, p=config.p,
+                                   generator=make_generator(config.seed + 3))  # fmt: skip
+                mode = tasks.mode_class(tr.task, n, config.p)
+                rows.append(exact_row(tr.task, "chance", chance, seed=config.seed, n=n))
+                rows.append(ci_row(tr.task, "label_rate", (lab.answer == mode).float(),
+                                   seed=config.seed, n=n))  # fmt: skip
             for fmt_name in tr.formats:
-                for depth in config.depths:
+                for depth in tr.depths or config.depths:
                     rows.extend(_cell(tr.task, fmt_name, n, depth, config, ctx))
     table = pd.DataFrame(rows)
     return Result(table=table, checks=checks(table, config), figures=figures(table))
@@ -275,9 +288,9 @@ def _check3(table: pd.DataFrame, config: Config) -> list[Check]:
     src = "Li et al. 2024; Merrill & Sabharwal 2024"
     c_a = "Without CoT, the largest n solved (≥ 90%) on S5 grows with depth and is bounded at fixed depth"
     c_b = f"With CoT, accuracy does not fall by more than {COT_DROP} from the smallest to largest n"
-    ns, ds = sorted(config.ns), sorted(config.depths)
-    s5_ns = next((t.ns for t in config.tasks if t.task == "s5" and t.ns), None)
-    ns = sorted(s5_ns) if s5_ns else ns
+    s5a = [t for t in config.tasks if t.task == "s5" and "answer" in t.formats]
+    ns = sorted({n for t in s5a for n in (t.ns or config.ns)}) or sorted(config.ns)
+    ds = sorted({d for t in s5a for d in (t.depths or config.depths)}) or _depths(config)
     if len(ns) < 3 or len(ds) < 2:
         why = f"needs ≥ 3 values of n and ≥ 2 depths; this config has ns={ns}, depths={ds}"
         return [not_applicable(c_a, src, "claim", why), not_applicable(c_b, src, "claim", why)]
@@ -293,21 +306,23 @@ def _check3(table: pd.DataFrame, config: Config) -> list[Check]:
         out.append(Check(c_a, src, "claim", "nondecreasing in L, larger at max L, < max n at min L",
                          "; ".join(f"L={d}: n*={s:g}" for d, s in zip(ds, solved, strict=True)),
                          f"solved = accuracy ≥ {SOLVED}", "holds" if grows and bounded else "fails"))  # fmt: skip
-    cot_methods = sorted(m for m in table.method.unique() if m.endswith("/cot"))
+    acc_rows = table[table.metric == "accuracy"]
+    cot_methods = sorted(m for m in acc_rows.method.unique() if m.endswith("/cot"))
     if not cot_methods:
         out.append(not_applicable(c_b, src, "claim", "no CoT cells"))
         return out
     worst: tuple[float, float, str] | None = None
-    acc_rows = table[table.metric == "accuracy"]
     for m in cot_methods:
-        m_ns = sorted(acc_rows[acc_rows.method == m].n.unique())
-        if len(m_ns) < 2:
-            continue
-        for d in ds:
+        rows_m = acc_rows[acc_rows.method == m]
+        for d in sorted(rows_m.depth.unique()):
+            m_ns = sorted(rows_m[rows_m.depth == d].n.unique())
+            if len(m_ns) < 2:
+                continue
             lo, hi = _acc(table, m, m_ns[0], d), _acc(table, m, m_ns[-1], d)
             if lo is None or hi is None:
                 continue
-            drop = (lo[0] - hi[0], float(np.hypot(lo[1], hi[1])), f"{m}, L={d}")
+            drop = (lo[0] - hi[0], float(np.hypot(lo[1], hi[1])),
+                    f"{m}, L={d:g}, n={m_ns[0]:g}→{m_ns[-1]:g}")  # fmt: skip
             if worst is None or drop[0] > worst[0]:
                 worst = drop
     if worst is None:
@@ -390,8 +405,9 @@ def figures(table: pd.DataFrame) -> dict:
 
 
 def headline(table: pd.DataFrame, config: Config) -> dict[str, float]:
-    acc = table[(table.metric == "accuracy") & (table.n == max(config.ns))]
-    return {f"{r.method} L={r.depth}": float(r.value) for r in acc.itertuples()}
+    acc = table[table.metric == "accuracy"]
+    acc = acc[acc.n == acc.groupby("method").n.transform("max")]
+    return {f"{r.method} n={r.n:g} L={r.depth:g}": float(r.value) for r in acc.itertuples()}
 
 
 EXPERIMENT = register_experiment(
