@@ -179,6 +179,7 @@ def test_config_errors_name_the_field():
         ({"growth.dims": [2, 2]}, "growth"),
         ({"growth.dims": [0, 3]}, "growth"),
         ({"growth.points_per_dim": 0}, "growth.points_per_dim"),
+        ({"workers": 0}, "workers"),
     ]:
         with pytest.raises(ConfigError) as info:
             exp.make_config("quick", override)
@@ -226,3 +227,28 @@ def test_growth_figure_and_headline_from_the_table():
     import matplotlib.pyplot as plt
 
     plt.close("all")
+
+
+@pytest.mark.slow
+def test_worker_processes_give_the_same_table():
+    """The (dimension, replicate) units on 2 spawned processes: the same numbers, the same order."""
+    exp = get_experiment("task-diversity")
+    one = exp.make_config("tiny", {"pool": {"m_min": 1, "m_max": 1, "seeds": 2}})
+    two = exp.make_config("tiny", {"pool": {"m_min": 1, "m_max": 1, "seeds": 2}, "workers": 2})
+    pd.testing.assert_frame_equal(run(one).table, run(two).table)
+
+
+def test_a_unit_gives_the_rows_of_its_replicate():
+    """``_unit`` (what a worker process runs) returns exactly the serial run's rows of its replicate."""
+    from fmtheory.contract import RunContext
+    from fmtheory.experiments.task_diversity import _unit
+
+    cfg = get_experiment("task-diversity").make_config(
+        "tiny", {"pool": {"m_min": 1, "m_max": 1, "seeds": 2}}
+    )
+    whole = run(cfg).table
+    rows = pd.DataFrame(_unit((cfg, RunContext(), 2, 1, 1)))
+    mine = whole[(whole["seed"] == 1) & whole["n_tasks"].notna()].reset_index(drop=True)
+    pd.testing.assert_frame_equal(rows[mine.columns.intersection(rows.columns)],
+                                  mine[mine.columns.intersection(rows.columns)],
+                                  check_dtype=False)  # fmt: skip

@@ -141,6 +141,13 @@ class Config(ExperimentConfig):
     train: FixedTrainSection = TrainSection()
     eval: EvalConfig = EvalConfig()
     growth: GrowthConfig = GrowthConfig()
+    workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="processes training the (dimension, replicate) units at once "
+        "(each unit is seeded on its own: the numbers do not depend on it)",
+    )
 
     def dims(self) -> list[int]:
         """The dimensions of the run, sorted."""
@@ -744,37 +751,56 @@ def headline(table: pd.DataFrame, config: Config | None = None) -> dict[str, flo
     }
 
 
-def _run_dim(config: Config, ctx: RunContext) -> list[dict[str, Any]]:
-    """The rows of one dimension (``config.task``): every replicate and M, and the Bayes risk."""
+def _run_replicate(config: Config, ctx: RunContext, r: int) -> list[dict[str, Any]]:
+    """The rows of replicate r of one dimension (``config.task``): one trained GPT per M."""
     t = config.task
     spec = t.spec()
     ms = config.pool.values()
+    pool_seed, train_seed, eval_seed = _replicate_seeds(config, r)
+    big = sample_task_pool(spec, n_tasks=ms[-1], generator=make_generator(pool_seed))
+    fresh = sample_regression(spec, batch=config.eval.n_prompts, n_points=t.n_points,
+                              generator=make_generator(eval_seed))  # fmt: skip
     rows: list[dict[str, Any]] = []
-    for r in range(config.pool.seeds):
-        pool_seed, train_seed, eval_seed = _replicate_seeds(config, r)
-        big = sample_task_pool(spec, n_tasks=ms[-1], generator=make_generator(pool_seed))
-        fresh = sample_regression(spec, batch=config.eval.n_prompts, n_points=t.n_points,
-                                  generator=make_generator(eval_seed))  # fmt: skip
-        for m, pool in nested_pools(big, ms).items():
-            model, tr = train_on_pool(config, ctx, pool, train_seed=train_seed,
-                                      name=f"d{t.dim}_rep{r}_M{m}")  # fmt: skip
-            coords = dict(n_tasks=m, seed=r)
-            rows += evaluate_one(config, model, pool, eval_seed=eval_seed, fresh=fresh,
-                                 device=ctx.device, coords=dict(coords))  # fmt: skip
-            rows += theory_one(config, pool, seed=pool_seed + m, coords=dict(coords))
-            rows += [exact_row("transformer", "train_loss", v, step=s, n_tasks=m, seed=r,
-                               tasks="pool", se=math.nan)
-                     for s, v in zip(tr.loss_steps, tr.losses, strict=True)]  # fmt: skip
-    rows += bayes_rows(config, seed=config.seed)
+    for m, pool in nested_pools(big, ms).items():
+        model, tr = train_on_pool(config, ctx, pool, train_seed=train_seed,
+                                  name=f"d{t.dim}_rep{r}_M{m}")  # fmt: skip
+        coords = dict(n_tasks=m, seed=r)
+        rows += evaluate_one(config, model, pool, eval_seed=eval_seed, fresh=fresh,
+                             device=ctx.device, coords=dict(coords))  # fmt: skip
+        rows += theory_one(config, pool, seed=pool_seed + m, coords=dict(coords))
+        rows += [exact_row("transformer", "train_loss", v, step=s, n_tasks=m, seed=r,
+                           tasks="pool", se=math.nan)
+                 for s, v in zip(tr.loss_steps, tr.losses, strict=True)]  # fmt: skip
     return [dict(row, dim=t.dim) for row in rows]
 
 
+def _unit(args: tuple[Config, RunContext, int, int, int]) -> list[dict[str, Any]]:
+    """One (dimension, replicate) unit in a worker process with ``threads`` torch threads."""
+    config, ctx, d, r, threads = args
+    torch.set_num_threads(threads)
+    return _run_replicate(config.at_dim(d), ctx, r)
+
+
 def run(config: Config, ctx: RunContext | None = None) -> Result:
-    """Train one transformer per (dimension, replicate, M), evaluate, compare with theory."""
+    """Train one transformer per (dimension, replicate, M), evaluate, compare with theory.  With
+    ``workers > 1`` the (dimension, replicate) units run in that many spawned processes, each with
+    this process's number of torch threads; the rows are gathered in the same order."""
     ctx = ctx or RunContext()
-    rows: list[dict[str, Any]] = []
+    units = [(d, r) for d in config.dims() for r in range(config.pool.seeds)]
+    if config.workers > 1 and len(units) > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        quiet = RunContext(device=ctx.device, workdir=ctx.workdir, progress=False)
+        args = [(config, quiet, d, r, torch.get_num_threads()) for d, r in units]
+        n = min(config.workers, len(units))
+        with ProcessPoolExecutor(n, mp_context=mp.get_context("spawn")) as ex:
+            parts = list(ex.map(_unit, args))
+    else:
+        parts = [_run_replicate(config.at_dim(d), ctx, r) for d, r in units]
+    rows: list[dict[str, Any]] = [row for part in parts for row in part]
     for d in config.dims():
-        rows += _run_dim(config.at_dim(d), ctx)
+        rows += [dict(row, dim=d) for row in bayes_rows(config.at_dim(d), seed=config.seed)]
     table = pd.DataFrame(rows)
     table = pd.concat([table, pd.DataFrame(transition_rows(table))], ignore_index=True)
     table.attrs = {}
