@@ -50,6 +50,12 @@ from fmtheory.contract import (
     Section,
     register_experiment,
 )
+from fmtheory.experiments._privacy_canary import (
+    CanarySection,
+    canary_checks,
+    canary_figures,
+    canary_rows,
+)
 from fmtheory.probes.memorization import (
     knn_label_disagreement,
     memorization_scores,
@@ -122,6 +128,7 @@ class MemorizationSection(Section):
 class Config(ExperimentConfig):
     attack: AttackSection = AttackSection()
     memorization: MemorizationSection = MemorizationSection()
+    canary: CanarySection = CanarySection()  # canary exposure (Carlini et al. 2019)
     hidden: int = Field(128, ge=4, le=4096, description="hidden width of the MLP")
     dp: DPSection = DPSection()
     train: TrainSection = TrainSection(steps=600, batch_size=64, lr=0.05, warmup_steps=0,
@@ -302,6 +309,8 @@ def run(config: Config, ctx: RunContext | None = None) -> Result:
                                   advantage_bound(epsilon=info["eps_rdp"], delta=config.dp.delta),
                                   **c))  # fmt: skip
     rows += memorization_rows(config, x_in, y_in, x_out, y_out, ctx)
+    rows += canary_rows(config.canary, delta=config.dp.delta, max_grad_norm=config.dp.max_grad_norm,
+                        seed=seed, ctx=ctx)  # fmt: skip
     table = pd.DataFrame(rows)
     return Result(table=table, checks=checks(table, config), figures=figures(table))
 
@@ -428,6 +437,7 @@ def checks(table: pd.DataFrame, config: Config) -> list[Check]:
                          SRC_ACC, "theory", 0.0, rel, f"max relative difference ≤ {ACC_RTOL:g}",
                          "holds" if rel <= ACC_RTOL else "fails"))  # fmt: skip
     out += memorization_checks(table, config)
+    out += canary_checks(table, config.canary)
     return out
 
 
@@ -509,6 +519,7 @@ def figures(table: pd.DataFrame) -> dict[str, Any]:
         ax.set_title("memorization by subsampling (Feldman & Zhang 2020)")
         ax.legend(fontsize=8)
         figs["memorization"] = fig
+    figs.update(canary_figures(table))
     return figs
 
 
