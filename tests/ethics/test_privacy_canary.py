@@ -114,6 +114,7 @@ def test_extrapolated_exposure_known_tail() -> None:
     y = stats.skewnorm.rvs(4.0, loc=10.0, scale=2.0, size=20000, random_state=1)
     q = float(stats.skewnorm.ppf(1e-4, 4.0, loc=10.0, scale=2.0))
     assert extrapolated_exposure(y, q).exposure == pytest.approx(-math.log2(1e-4), abs=0.5)
+    assert math.isinf(extrapolated_exposure(x, -1000.0).exposure)  # the fitted CDF underflows
     with pytest.raises(ValueError):
         extrapolated_exposure(np.zeros(3), 0.0)
 

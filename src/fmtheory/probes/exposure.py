@@ -70,7 +70,8 @@ class ExposureFit:
 def extrapolated_exposure(sample: np.ndarray, secret_score: float) -> ExposureFit:
     """Carlini et al. 2019 §4.3: a skew-normal fitted by maximum likelihood
     (``scipy.stats.skewnorm.fit``) to ``sample`` (log-perplexities of candidates, shape (m,),
-    m ≥ 10), and exposure ≈ −log₂ F(secret_score) with F its CDF."""
+    m ≥ 10), and exposure ≈ −log₂ F(secret_score) with F its CDF; +inf when F underflows (the
+    secret lies tens of fitted scales below every candidate)."""
     from scipy import stats
 
     x = np.asarray(sample, dtype=np.float64).ravel()
