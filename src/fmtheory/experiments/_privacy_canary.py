@@ -1,6 +1,6 @@
 """The canary part of ``privacy``: exposure of inserted secrets in a toy language model
 (Carlini et al. 2019, "The secret sharer: evaluating and testing unintended memorization in
-neural networks", USENIX Security; §4 exposure, §5 repetitions, §9 DP-SGD).
+neural networks", USENIX Security, arXiv:1802.08232; §4 exposure, §9 DP training).
 
 A corpus of Markov-source documents receives ``per_repetition`` canaries at every repetition count
 r in ``repetitions`` (``tasks/canary.py``: a distinct prefix, then a uniform secret of
@@ -56,7 +56,7 @@ from fmtheory.train.fit import fit, make_generator, seeded
 
 __all__ = ["CanarySection", "canary_checks", "canary_figures", "canary_rows"]
 
-SRC_CANARY = "Carlini et al. 2019, 'The secret sharer', §4 (exposure), §5, §9 (DP)"
+SRC_CANARY = "Carlini et al. 2019, The secret sharer (arXiv:1802.08232), §4 exposure, §9 DP training"
 #: a mean exposure within this many bits of log₂|R| counts as saturated (nothing left to grow)
 SATURATION_BITS = 0.5
 #: the largest candidate space enumerated exactly

@@ -3,7 +3,7 @@
 For a canary "prefix s" with the secret s drawn uniformly from a space R of candidates, the
 log-perplexity of a candidate r is Px(r) = −Σ_j log₂ p(r_j | prefix, r_<j) and
 
-    exposure(s) = log₂|R| − log₂ rank(s),    (Carlini et al. 2019, Def. 4)
+    exposure(s) = log₂|R| − log₂ rank(s),    (Carlini et al. 2019, arXiv:1802.08232, §4)
 
 where rank(s) is the position of s among all candidates sorted by Px (1 = most likely).  Ties get
 the mid-rank, so a model that scores every candidate alike gives rank (|R| + 1)/2, exposure ≈ 1
