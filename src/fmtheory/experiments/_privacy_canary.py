@@ -56,7 +56,9 @@ from fmtheory.train.fit import fit, make_generator, seeded
 
 __all__ = ["CanarySection", "canary_checks", "canary_figures", "canary_rows"]
 
-SRC_CANARY = "Carlini et al. 2019, The secret sharer (arXiv:1802.08232), §4 exposure, §9 DP training"
+SRC_CANARY = (
+    "Carlini et al. 2019, The secret sharer (arXiv:1802.08232), §4 exposure, §9 DP training"
+)
 #: a mean exposure within this many bits of log₂|R| counts as saturated (nothing left to grow)
 SATURATION_BITS = 0.5
 #: the largest candidate space enumerated exactly
@@ -324,11 +326,13 @@ def canary_figures(table: pd.DataFrame) -> dict[str, Any]:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    for eps, grp in t.groupby("target_eps"):
+    for k, (eps, grp) in enumerate(t.groupby("target_eps", sort=False)):
         name = "non-private" if math.isinf(float(eps)) else f"DP-SGD ε = {float(eps):g}"
         for metric, style in (("exposure", "o-"), ("exposure_extrapolated", "s--")):
             g = grp[grp["metric"] == metric].sort_values("repetitions")
-            kw: dict[str, Any] = {"mfc": "none"} if metric != "exposure" else {}
+            kw: dict[str, Any] = {"color": f"C{k}"}
+            if metric != "exposure":
+                kw["mfc"] = "none"
             label = name + (" (extrapolated)" if metric != "exposure" else "")
             ax.errorbar(g["repetitions"], g["value"], yerr=Z95 * g["se"], fmt=style, label=label,
                         capsize=2, **kw)  # fmt: skip
@@ -341,4 +345,5 @@ def canary_figures(table: pd.DataFrame) -> dict[str, Any]:
     ax.set_ylabel("exposure (bits)")
     ax.set_title("canary exposure (Carlini et al. 2019)")
     ax.legend(fontsize=7)
+    fig.tight_layout()
     return {"canary": fig}
