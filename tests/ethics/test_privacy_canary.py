@@ -208,6 +208,13 @@ def test_dp_check() -> None:
     assert _st(_table([2, 4, 7, 10, 12], None), 1) == "n/a"
 
 
+def test_prefixes_must_fit() -> None:
+    with pytest.raises(ConfigError) as e:
+        EXP.make_config("quick", {"canary.vocab": 4, "canary.prefix_len": 2})  # 16 < 20 canaries
+    assert "prefix_len" in str(e.value)
+    assert "8-gram" in EXP.make_config("quick").canary.label()
+
+
 def test_checks_without_canary_rows_are_na() -> None:
     t = pd.DataFrame([exact_row("mlp", "test_error", 0.1, seed=0, target_eps=math.inf)])
     assert [c.status for c in pc.canary_checks(t, CFG)] == ["n/a", "n/a"]
@@ -227,7 +234,8 @@ def test_checks_reach_privacy_checks() -> None:
      ("canary.secret_len", 0, "secret_len"), ("canary.base", 11, "base"),
      ("canary.per_repetition", 1, "per_repetition"), ("canary.epsilon", 0.0, "epsilon"),
      ("canary.epsilon", -1.0, "epsilon"), ("canary.length", 5, "length"),
-     ("canary.models", 0, "models")],
+     ("canary.models", 0, "models"), ("canary.base", 1, "base"),
+     ("canary.prefix_len", 0, "prefix_len"), ("canary.vocab", 3, "vocab")],
 )  # fmt: skip
 def test_bad_input_canary(field: str, value: object, word: str) -> None:
     with pytest.raises(ConfigError) as e:

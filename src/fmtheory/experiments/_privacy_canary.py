@@ -61,8 +61,6 @@ SRC_CANARY = (
 )
 #: a mean exposure within this many bits of log₂|R| counts as saturated (nothing left to grow)
 SATURATION_BITS = 0.5
-#: the largest candidate space enumerated exactly
-MAX_CANDIDATES = 1_000_000
 METHOD = "canary_lm"
 
 
@@ -76,7 +74,8 @@ class CanarySection(Section):
     repetitions: list[int] = Field([1, 2, 4, 8, 16], min_length=3, description="repetition counts "
                                    "r (>= 3 distinct values, each in [1, 10000])")  # fmt: skip
     base: int = Field(10, ge=2, le=10, description="digits per secret position")
-    secret_len: int = Field(4, ge=1, le=6, description="secret digits; base^secret_len <= 1e6")
+    secret_len: int = Field(4, ge=1, le=6, description="secret digits (base^secret_len <= 1e6 "
+                            "candidates, all enumerated)")  # fmt: skip
     prefix_len: int = Field(3, ge=1, le=16, description="prefix tokens of a canary")
     vocab: int = Field(32, ge=4, le=1024, description="background vocabulary")
     alpha: float = Field(0.3, gt=0.0, le=100.0, description="Dirichlet concentration of the "
@@ -88,7 +87,7 @@ class CanarySection(Section):
     hidden: int = Field(128, ge=4, le=4096, description="hidden width of the LM's MLP")
     epsilon: float | None = Field(8.0, description="target ε of the DP-SGD model (null: no DP "
                                   "model); δ and the clipping norm are dp.delta, dp.max_grad_norm")  # fmt: skip
-    extrapolation_sample: int = Field(2000, ge=10, le=MAX_CANDIDATES, description="candidates "
+    extrapolation_sample: int = Field(2000, ge=10, le=1_000_000, description="candidates "
                                       "the skew-normal is fitted to")  # fmt: skip
     train: TrainSection = TrainSection(steps=1500, batch_size=64, lr=0.003, warmup_steps=0,
                                        schedule="constant", grad_clip=None,
@@ -120,12 +119,13 @@ class CanarySection(Section):
 
     @model_validator(mode="after")
     def _sizes(self) -> CanarySection:
-        if self.base**self.secret_len > MAX_CANDIDATES:
-            raise ValueError(f"secret_len = {self.secret_len} with base {self.base} gives "
-                             f"{self.base**self.secret_len} candidates: at most {MAX_CANDIDATES}")  # fmt: skip
         if self.length < self.prefix_len + self.secret_len:
             raise ValueError(f"length = {self.length}: must be >= prefix_len + secret_len = "
                              f"{self.prefix_len + self.secret_len}")  # fmt: skip
+        n = self.per_repetition * len(set(self.repetitions))
+        if self.vocab**self.prefix_len < n:
+            raise ValueError(f"prefix_len = {self.prefix_len}: vocab^prefix_len = "
+                             f"{self.vocab**self.prefix_len} distinct prefixes < {n} canaries")  # fmt: skip
         return self
 
     def label(self) -> str:
