@@ -14,9 +14,10 @@ al.'s skew-normal extrapolation alongside.  The whole is repeated on ``models`` 
 each r (canaries of one model share its training noise, so the s.e. is somewhat optimistic).
 
 Checks (kind ``claim``), fixed before any run:
-1. exposure grows with r in the non-private model: the weighted least-squares slope of mean
-   exposure on log₂ r has a 95% interval above 0 (inconclusive when every mean is within
-   ``SATURATION_BITS`` of the maximum log₂|R|, where nothing can grow);
+1. exposure grows with r in the non-private model: the least-squares slope of mean exposure on
+   log₂ r (weights 1/s.e.² when every s.e. > 0, as :func:`fmtheory.checks.fit_line`) has a 95%
+   interval above 0 (fails when it is below 0; inconclusive when it contains 0, or when every
+   mean is within ``SATURATION_BITS`` of the maximum log₂|R|, where nothing can grow);
 2. DP-SGD lowers exposure at the largest r: non-private minus DP exposure > 0, judged by the
    difference ± 1.96 combined s.e.
 """
@@ -287,7 +288,7 @@ def canary_checks(table: pd.DataFrame, cfg: CanarySection) -> list[Check]:
     max_bits = float(
         table[(table["method"] == METHOD) & (table["metric"] == "max_exposure")]["value"].iloc[0]
     )
-    where = "weighted least squares of mean exposure on log₂ r"
+    where = "least squares of mean exposure on log₂ r, weights 1/s.e.² when every s.e. > 0"
     if bool((e["value"] >= max_bits - SATURATION_BITS).all()):
         out.append(inconclusive(
             CLAIM_GROWS, SRC_CANARY, "claim",
