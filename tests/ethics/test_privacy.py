@@ -47,7 +47,7 @@ def tiny():
 def test_tiny_deterministic(tiny) -> None:
     cfg, res = tiny
     pd.testing.assert_frame_equal(res.table, EXP.run(cfg, RunContext()).table)
-    assert set(res.figures) == {"privacy", "memorization"}
+    assert set(res.figures) == {"privacy", "memorization", "canary"}
 
 
 def _status(table: pd.DataFrame, cfg, start: str) -> str:

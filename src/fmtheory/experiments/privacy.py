@@ -50,6 +50,12 @@ from fmtheory.contract import (
     Section,
     register_experiment,
 )
+from fmtheory.experiments._privacy_canary import (
+    CanarySection,
+    canary_checks,
+    canary_figures,
+    canary_rows,
+)
 from fmtheory.experiments._privacy_icl import ICLPrivacySection, icl_checks, icl_figures, icl_rows
 from fmtheory.probes.memorization import (
     knn_label_disagreement,
@@ -123,6 +129,7 @@ class MemorizationSection(Section):
 class Config(ExperimentConfig):
     attack: AttackSection = AttackSection()
     memorization: MemorizationSection = MemorizationSection()
+    canary: CanarySection = CanarySection()  # canary exposure (Carlini et al. 2019)
     hidden: int = Field(128, ge=4, le=4096, description="hidden width of the MLP")
     dp: DPSection = DPSection()
     train: TrainSection = TrainSection(steps=600, batch_size=64, lr=0.05, warmup_steps=0,
@@ -305,6 +312,8 @@ def run(config: Config, ctx: RunContext | None = None) -> Result:
                                   **c))  # fmt: skip
     rows += memorization_rows(config, x_in, y_in, x_out, y_out, ctx)
     rows += icl_rows(config.icl, seed, config.dp.delta, ctx)
+    rows += canary_rows(config.canary, delta=config.dp.delta, max_grad_norm=config.dp.max_grad_norm,
+                        seed=seed, ctx=ctx)  # fmt: skip
     table = pd.DataFrame(rows)
     return Result(table=table, checks=checks(table, config), figures=figures(table))
 
@@ -432,6 +441,7 @@ def checks(table: pd.DataFrame, config: Config) -> list[Check]:
                          "holds" if rel <= ACC_RTOL else "fails"))  # fmt: skip
     out += memorization_checks(table, config)
     out += icl_checks(table, config.icl)
+    out += canary_checks(table, config.canary)
     return out
 
 
@@ -514,6 +524,7 @@ def figures(table: pd.DataFrame) -> dict[str, Any]:
         ax.legend(fontsize=8)
         figs["memorization"] = fig
     figs.update(icl_figures(table))
+    figs.update(canary_figures(table))
     return figs
 
 
@@ -525,7 +536,10 @@ def headline(table: pd.DataFrame, config: Config) -> dict[str, float]:
 
 
 def label(config: Config) -> str:
-    return f"MLP 64→{config.hidden}→10 on digits"
+    parts = [f"MLP 64→{config.hidden}→10 on digits", config.canary.label()]
+    if config.icl is not None:
+        parts.append(f"ICL {config.icl.model.label()}")
+    return "; ".join(parts)
 
 
 EXPERIMENT = register_experiment(
