@@ -10,7 +10,9 @@ Exact expectations under a Zipf law p_i ∝ i^(−s), i = 1..K:
 E[N₁/n] = Σ_i p_i (1 − p_i)^(n−1)   and   E[M₀] = Σ_i p_i (1 − p_i)^n,
 so E[N₁/n] − E[M₀] = Σ_i p_i² (1 − p_i)^(n−1) ∈ [0, 1/n] (Good–Turing's small upward bias).
 
-Registered formula: ``monofact-rate`` (E[N₁/n] under the Zipf law).
+Registered formulas: ``monofact-rate`` (E[N₁/n] under the Zipf law) and ``kv-hallucination-bound``
+(Kalai & Vempala 2024, Thm 1: g(H) ≥ N₁/n − Mis_b − 3e^(−s)/δ − sqrt(6 ln(6/δ)/n); its constants
+reproduce the paper's simplified 99% statement, 300·|Facts|/|H| and 7/√n, at δ = 0.01).
 """
 
 from __future__ import annotations
