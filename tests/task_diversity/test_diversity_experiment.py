@@ -156,6 +156,16 @@ def test_growth_checks_hold_fail_and_need_the_gate():
     assert _by(gated, grows).status == "inconclusive" and "gate" in _by(gated, grows).why
 
 
+def test_growth_checks_need_every_replicate_to_cross():
+    table = _growth_table(1.75)
+    sel = (table["metric"] == "transition_log2_m") & (table["dim"] == 3) & (table["seed"] == 1)
+    table.loc[sel, "value"] = math.nan
+    cs = checks(table, CFG)
+    for text in ("grows with the dimension", "falls in the paper's range"):
+        c = _by(cs, text)
+        assert c.status == "inconclusive" and "d = 3: 1 of 3 replicates never cross" in c.why
+
+
 def test_theory_check_fails_when_the_estimator_leaves_the_exact_risk():
     cs = checks(_finish(_table(dmmse_shift=0.2)), CFG)
     assert cs[-2].kind == "theory" and cs[-2].status == "fails"

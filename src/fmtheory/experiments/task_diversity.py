@@ -564,6 +564,13 @@ def _growth_checks(table: pd.DataFrame, gates: dict[int, tuple[bool, str]]) -> l
               f"{PAPER_LOG2_M['small model'][1]:g}")  # fmt: skip
     src = "Raventós et al. 2023 §3, Fig. 2 (d = 8); growth in d: fmtheory's fit"
     bad = [f"d = {d}: {why}" for d, (ok, why) in gates.items() if not ok]
+    tr = table[(table["metric"] == "transition_log2_m") & (table["seed"] >= 0)]
+    for d in sorted(gates):
+        v = tr[tr["dim"] == d]["value"].to_numpy(dtype=float)
+        missing = int(np.sum(~np.isfinite(v)))
+        if missing:
+            bad.append(f"d = {d}: {missing} of {v.size} replicates never cross inside the sweep "
+                       "(a fit over the others would be biased)")  # fmt: skip
     sl = table[table["metric"] == "growth_slope"]
     ex = table[table["metric"] == "extrapolated_log2_m"]
     if bad:
