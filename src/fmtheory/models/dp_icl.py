@@ -29,27 +29,14 @@ __all__ = ["BatchPositionGPT", "build_dp_regression_transformer"]
 class BatchPositionGPT(GPT):
     """:class:`GPT` with batch-expanded position indices: ``(B, T, C) -> (B, T, C)``.
 
-    Positions enter as ``wpe(index)`` with ``index: (B, T)``, which Opacus's embedding grad sampler
-    sees as B examples of T lookups each.
+    Positions enter as ``wpe(index)`` with ``index: (B, T)`` (:meth:`position_embeddings`), which
+    Opacus's embedding grad sampler sees as B examples of T lookups each.
     """
 
-    def forward(self, embeds: torch.Tensor) -> torch.Tensor:
-        if embeds.ndim != 3 or embeds.shape[-1] != self.config.n_embd:
-            raise ValueError(
-                f"embeds.shape = {tuple(embeds.shape)}: must be (batch, T, n_embd={self.config.n_embd})"
-            )
-        B, T, _ = embeds.shape
-        if self.config.n_positions < T:
-            raise ValueError(
-                f"sequence length T = {T}: must be <= n_positions = {self.config.n_positions}"
-            )
-        index = torch.arange(T, device=embeds.device).expand(B, T)  # (B, T)
-        pos = self.wpe(index)  # (B, T, C)
-        x = self.hook_embed(embeds)  # (B, T, C)
-        x = self.drop(x + self.hook_pos_embed(pos))  # (B, T, C)
-        for block in self.blocks:
-            x = block(x)  # (B, T, C)
-        return self.hook_final(self.ln_f(x))  # (B, T, C)
+    def position_embeddings(self, batch: int, length: int, device: torch.device) -> torch.Tensor:
+        """The learned positions, ``(batch, length, C)``, looked up with a ``(batch, length)`` index."""
+        index = torch.arange(length, device=device).expand(batch, length)  # (B, T)
+        return self.wpe(index)  # (B, T, C)
 
 
 def build_dp_regression_transformer(

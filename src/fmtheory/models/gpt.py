@@ -262,12 +262,18 @@ class GPT(nn.Module):
             raise ValueError(
                 f"sequence length T = {T}: must be <= n_positions = {self.config.n_positions}"
             )
-        pos = self.wpe(torch.arange(T, device=embeds.device))  # (T, C)
+        pos = self.position_embeddings(B, T, embeds.device)  # (B, T, C)
         x = self.hook_embed(embeds)  # (B, T, C)
-        x = self.drop(x + self.hook_pos_embed(pos.expand(B, T, C)))  # (B, T, C)
+        x = self.drop(x + self.hook_pos_embed(pos))  # (B, T, C)
         for block in self.blocks:
             x = block(x)  # (B, T, C)
         return self.hook_final(self.ln_f(x))  # (B, T, C)
+
+    def position_embeddings(self, batch: int, length: int, device: torch.device) -> torch.Tensor:
+        """The learned positions 0..length−1, ``(batch, length, C)``: one ``(length,)`` lookup in
+        ``wpe`` expanded over the batch."""
+        pos = self.wpe(torch.arange(length, device=device))  # (T, C)
+        return pos.expand(batch, length, pos.shape[-1])
 
     def num_params(self) -> int:
         """Number of parameters (positional table included)."""
