@@ -204,6 +204,18 @@ def test_presets_validate():
         assert cfg.pool.values()[0] == cfg.pool.m_min
 
 
+def test_quick_is_the_d5_slice_of_paper():
+    """quick trains exactly paper's d = 5 models (replicates 0-2): same seeds, task, model, recipe."""
+    exp = get_experiment("task-diversity")
+    quick, paper = exp.make_config("quick"), exp.make_config("paper")
+    assert 5 in paper.dims() and quick.dims() == [5]
+    sliced = paper.at_dim(5)
+    for field in ("seed", "task", "model", "train", "eval"):
+        assert getattr(quick, field) == getattr(sliced, field), field
+    assert quick.pool.values() == paper.pool.values()
+    assert quick.pool.seeds <= paper.pool.seeds
+
+
 def test_tiny_run_end_to_end_and_deterministic():
     cfg = get_experiment("task-diversity").make_config("tiny")
     res = run(cfg)
